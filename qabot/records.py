@@ -1,0 +1,161 @@
+"""Plain typed records that the pipeline stages hand to each other.
+
+Every offset is a character offset into the *original* decoded file text, so that
+``document.text[start:end] == span_text`` holds for everything qabot cites.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Document:
+    """One source file, read exactly as it is on disk (decoded UTF-8)."""
+
+    name: str  # path relative to the seeds folder, POSIX separators
+    text: str
+    sha256: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file under the seeds folder that could not be indexed, and why."""
+
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Block:
+    """A cleaned paragraph of a document, before sentence annotation."""
+
+    doc: str
+    start: int
+    end: int
+    text: str
+    kind: str  # "body" or "heading"
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A named entity found at index time (spaCy label names)."""
+
+    start: int
+    end: int
+    label: str
+
+
+@dataclass(frozen=True)
+class Sentence:
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """An indexed paragraph: the unit of retrieval."""
+
+    doc: str
+    number: int  # position among the document's indexed paragraphs
+    start: int
+    end: int
+    text: str
+    kind: str
+    sentences: tuple[Sentence, ...]
+    entities: tuple[Entity, ...]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved paragraph with the breakdown of how it scored."""
+
+    paragraph_id: int
+    fused: float
+    bm25: float
+    dense: float
+    bm25_rank: int | None  # 1-based; None when BM25 did not return it
+    dense_rank: int | None
+
+
+@dataclass
+class Citation:
+    """A cited span of the corpus: ``file_text[start:end] == text``."""
+
+    doc: str
+    title: str
+    paragraph: int
+    start: int
+    end: int
+    text: str
+    score: float
+
+
+@dataclass
+class ShortAnswer:
+    text: str
+    start: int
+    end: int
+    label: str
+
+
+@dataclass
+class Answer:
+    """One answer: a sentence of the corpus (or a phrase in it), with its sources.
+
+    ``citations`` holds every place that states this answer, the primary span first.
+    """
+
+    text: str
+    doc: str
+    start: int
+    end: int
+    score: float
+    context: str
+    context_start: int
+    context_end: int
+    title: str
+    paragraph: int
+    short_answer: ShortAnswer | None = None
+    citations: list[Citation] = field(default_factory=list)
+
+
+@dataclass
+class Evidence:
+    """A retrieved paragraph shown as evidence, with its retrieval scores."""
+
+    doc: str
+    title: str
+    paragraph: int
+    start: int
+    end: int
+    text: str
+    fused: float
+    bm25: float
+    dense: float
+    bm25_rank: int | None
+    dense_rank: int | None
+
+
+@dataclass
+class AskResult:
+    """What ``qabot.ask`` returns; the CLI's ``--json`` is exactly ``to_dict()``."""
+
+    question: str
+    resolved_question: str
+    answers: list[Answer]
+    abstained: bool
+    conflict: bool
+    evidence: list[Evidence]
+    timings_ms: dict[str, float]
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for answer in out["answers"]:
+            if answer["short_answer"] is None:
+                del answer["short_answer"]
+        return out

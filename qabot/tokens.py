@@ -1,0 +1,57 @@
+"""Words and BM25 terms: one tokenizer shared by indexing and querying."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import cache
+
+import snowballstemmer
+
+# Words, keeping acronyms with dots ("U.S.") and inner hyphens/apostrophes together at first.
+_WORD = re.compile(r"\w+(?:[.'’\-]\w+)*\.?")
+_POSSESSIVE = re.compile(r"['’]s$")
+
+# Function words that carry no evidence. "us" is kept: after folding it is mostly "U.S.".
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers herself him himself his how i if in into is it
+    its itself just me more most my myself no nor not of off on once only or other our ours
+    ourselves out over own same she should so some such than that the their theirs them
+    themselves then there these they this those through to too under until up very was we were
+    what when where which while who whom why will with would you your yours yourself
+    yourselves also according said says say did does whether s t""".split()
+)
+
+
+@cache
+def _stemmer() -> snowballstemmer.stemmer:
+    return snowballstemmer.stemmer("english")
+
+
+def fold(text: str) -> str:
+    """Case- and accent-insensitive form of a string (for matching, never for display)."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def words(text: str) -> list[str]:
+    """Folded surface words: "U.S." -> "us", "Israel’s" -> "israel", "six-week" -> six, week."""
+    out: list[str] = []
+    for match in _WORD.finditer(fold(text)):
+        w = _POSSESSIVE.sub("", match.group())
+        if "." in w.rstrip("."):  # an acronym such as u.s. or u.n.
+            out.append(w.replace(".", ""))
+            continue
+        out.extend(p for p in re.split(r"[.'’\-]+", w) if p)
+    return out
+
+
+def stem(word: str) -> str:
+    return _stemmer().stemWord(word)
+
+
+def terms(text: str) -> list[str]:
+    """BM25 terms: stems of content words."""
+    return [stem(w) for w in words(text) if w not in STOPWORDS]
