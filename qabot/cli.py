@@ -1,0 +1,212 @@
+"""Command line: a thin shell over ``qabot.api``. User errors are one line, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from qabot.errors import QabotError
+from qabot.indexing import IndexReport, Progress
+from qabot.records import AskResult
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+seeds_option = click.option(
+    "--seeds",
+    "seeds_dir",
+    type=click.Path(path_type=Path),
+    default=Path("seeds"),
+    show_default=True,
+    help="Folder of .txt/.md documents.",
+)
+index_option = click.option(
+    "--index",
+    "index_dir",
+    type=click.Path(path_type=Path),
+    default=Path("index"),
+    show_default=True,
+    help="Folder of the built index.",
+)
+
+
+def safe(text: str) -> str:
+    """Corpus text for a terminal: control characters (escape sequences) shown inert."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+@contextmanager
+def _progress() -> Iterator[Progress | None]:
+    """A progress bar on stderr when it is a terminal; nothing otherwise."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
+    from rich.progress import Progress as Bar
+
+    with Bar(
+        TextColumn("{task.description:<11}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        tasks: dict[str, int] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
+
+
+def _fail_cleanly(fn: Callable[[], None]) -> None:
+    try:
+        fn()
+    except QabotError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+def describe(report: IndexReport) -> str:
+    parts = [
+        f"{len(report.added)} added",
+        f"{len(report.changed)} changed",
+        f"{len(report.removed)} removed",
+        f"{len(report.unchanged)} unchanged",
+    ]
+    line = (
+        f"indexed: {', '.join(parts)}; {report.paragraphs} paragraphs, "
+        f"{report.sentences} sentences; {report.embedded} texts embedded; {report.seconds:.2f} s"
+    )
+    lines = [line]
+    if report.rebuilt_reason:
+        lines.append(f"rebuilt from the seeds: {report.rebuilt_reason}")
+    lines += [f"skipped {s.name}: {s.reason}" for s in report.skipped]
+    return "\n".join(lines)
+
+
+def render(result: AskResult) -> str:
+    """The answer for people: quotes, short answers and numbered citations."""
+    out = [f"Q: {safe(result.question)}"]
+    if result.resolved_question != result.question:
+        out.append(f"   (read as: {safe(result.resolved_question)})")
+    if result.abstained:
+        out.append("The corpus does not answer this question. Closest evidence:")
+        for i, ev in enumerate(result.evidence[:3], 1):
+            out.append(
+                f"  [{i}] {ev.doc} ¶{ev.paragraph} chars {ev.start}-{ev.end}: "
+                f"{safe(ev.text[:240])}{'…' if len(ev.text) > 240 else ''}"
+            )
+        return "\n".join(out)
+    if result.conflict:
+        out.append("Sources disagree: each version is shown with its own source.")
+    n = 0
+    for i, answer in enumerate(result.answers, 1):
+        head = f"{i}. "
+        if answer.short_answer:
+            head += f"{safe(answer.short_answer.text)} — "
+        out.append(f"{head}“{safe(answer.text)}”  (score {answer.score:.2f})")
+        for c in answer.citations:
+            n += 1
+            out.append(f"   [{n}] {c.doc} ¶{c.paragraph} chars {c.start}-{c.end} — {safe(c.title)}")
+    return "\n".join(out)
+
+
+@click.group(invoke_without_command=True)
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """qabot: ask questions of a folder of documents; answers are exact, cited quotes."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(chat)
+
+
+@main.command()
+@click.argument("question")
+@click.option("--history", multiple=True, help="An earlier question of the chat (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@seeds_option
+@index_option
+def ask(
+    question: str, history: tuple[str, ...], as_json: bool, seeds_dir: Path, index_dir: Path
+) -> None:
+    """Answer QUESTION from the corpus (indexing it first if needed)."""
+
+    def run() -> None:
+        from qabot.api import QABot
+
+        with _progress() as progress:
+            bot = QABot(seeds_dir, index_dir, progress=progress)
+        if bot.report is not None and bot.report.touched:
+            click.echo(describe(bot.report).splitlines()[0], err=True)
+        result = bot.ask(question, history)
+        if as_json:
+            click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))
+        else:
+            click.echo(render(result))
+
+    _fail_cleanly(run)
+
+
+@main.command()
+@click.option("--rebuild", is_flag=True, help="Ignore the old index and rebuild everything.")
+@seeds_option
+@index_option
+def index(rebuild: bool, seeds_dir: Path, index_dir: Path) -> None:
+    """Index the seeds folder: only new or changed files are processed."""
+
+    def run() -> None:
+        from qabot.indexing import update_index
+
+        with _progress() as progress:
+            report = update_index(seeds_dir, index_dir, rebuild=rebuild, progress=progress)
+        click.echo(describe(report))
+
+    _fail_cleanly(run)
+
+
+@main.command()
+@seeds_option
+@index_option
+def chat(seeds_dir: Path, index_dir: Path) -> None:
+    """A line-by-line chat in the terminal (the full-screen chat is on its way)."""
+
+    def run() -> None:
+        from qabot.api import QABot
+
+        with _progress() as progress:
+            bot = QABot(seeds_dir, index_dir, progress=progress)
+        click.echo(
+            f"qabot: {len(bot.index.manifest.files)} documents, "
+            f"{len(bot.index.paragraphs)} paragraphs. Ask a question; Ctrl+D to quit."
+        )
+        history: list[str] = []
+        while True:
+            try:
+                question = input("> ")
+            except EOFError:
+                click.echo()
+                return
+            if not question.strip():
+                continue
+            try:
+                click.echo(render(bot.ask(question, history[-3:])))
+                history.append(question)
+            except QabotError as exc:
+                click.echo(f"error: {exc}")
+
+    _fail_cleanly(run)
+
+
+if __name__ == "__main__":
+    main()

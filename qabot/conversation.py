@@ -1,0 +1,46 @@
+"""Follow-up questions: what a question leans on from the earlier turns of the chat."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from qabot import tokens
+
+# Words that point back at something said earlier.
+_ANAPHORA = re.compile(
+    r"\b(?:he|she|it|they|him|her|them|his|hers|its|their|this|that|these|those|there|then|"
+    r"the (?:analyst|official|minister|meeting|visit|article|report|same))\b"
+    r"|^\s*(?:and|but|so|also|what about|how about)\b",
+    re.IGNORECASE,
+)
+CONTEXT_WEIGHT = 0.3  # how much the earlier question counts, relative to the new one
+MAX_HISTORY_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A question made ready for retrieval."""
+
+    question: str
+    context: str  # earlier question(s) it leans on; "" when it stands alone
+    leans_back: bool  # whether it has words that point at the earlier turns
+
+    @property
+    def resolved(self) -> str:
+        return f"{self.question} [context: {self.context}]" if self.context else self.question
+
+
+def resolve(question: str, history: Sequence[str] = ()) -> Turn:
+    """Attach the most recent earlier question as context.
+
+    The context is always carried (with a low weight at retrieval) when there is history;
+    a question with anaphora ("he", "it", "the analyst", a leading "And") leans on it more.
+    """
+    earlier = [h.strip() for h in history if h and h.strip()]
+    if not earlier:
+        return Turn(question, "", False)
+    context = earlier[-1][-MAX_HISTORY_CHARS:]
+    leans = bool(_ANAPHORA.search(question)) or len(tokens.terms(question)) <= 2
+    return Turn(question, context, leans)

@@ -1,0 +1,197 @@
+"""Hybrid paragraph retrieval: BM25Okapi and dense cosine, fused by reciprocal rank.
+
+Raw BM25 and cosine scores live on different scales, so they are fused by rank (RRF,
+k=60) and each hit keeps its raw scores and ranks for display. Misspelled or variant
+names ("Galant", "Lloyd Austen", "Rafa") are met by expanding query words to corpus words
+within a small edit distance, and known nicknames ("Bibi") through a small alias table.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from importlib import resources
+from typing import Any
+
+import numpy as np
+from rank_bm25 import BM25Okapi
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+from qabot import tokens
+from qabot.indexing import CorpusIndex
+from qabot.records import Hit
+
+RRF_K = 60
+CANDIDATES = 50  # per retriever, before fusion
+
+
+@dataclass(frozen=True)
+class QueryWord:
+    """A content word of the question and the BM25 terms that count as it."""
+
+    word: str  # folded surface form
+    variants: dict[str, float]  # stem -> weight: its own stem, spelling variants, aliases
+    weight: float  # 1 for the question's own words, less for words carried from history
+
+
+@dataclass(frozen=True)
+class Query:
+    """What retrieval needs: the analysed words and a unit query vector."""
+
+    words: list[QueryWord]
+    vector: np.ndarray  # what retrieval searches with (blended with the chat's context)
+    own_vector: np.ndarray  # the question alone: what an answer sentence must match
+
+    @property
+    def own_words(self) -> list[QueryWord]:
+        return [qw for qw in self.words if qw.weight >= 1.0]
+
+    @property
+    def terms(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for qw in self.words:
+            for term, w in qw.variants.items():
+                out[term] = max(out.get(term, 0.0), w)
+        return out
+
+
+def load_aliases() -> dict[str, list[str]]:
+    """Nicknames and short forms that no edit distance finds (``qabot/data/aliases.json``)."""
+    text = resources.files("qabot").joinpath("data/aliases.json").read_text(encoding="utf-8")
+    data: dict[str, list[str]] = json.loads(text)
+    return {tokens.fold(k): v for k, v in data.items() if not k.startswith("_")}
+
+
+class Retriever:
+    def __init__(self, index: CorpusIndex) -> None:
+        self.index = index
+        self.aliases = load_aliases()
+
+    @cached_property
+    def bm25(self) -> BM25Okapi | None:
+        terms = self.index.paragraph_terms
+        if not terms or not any(terms):
+            return None
+        return BM25Okapi(terms)
+
+    @cached_property
+    def vocabulary(self) -> dict[str, str]:
+        """Corpus surface words (folded) -> their BM25 stem, for fuzzy expansion."""
+        vocab: dict[str, str] = {}
+        for p in self.index.paragraphs:
+            for w in tokens.words(p.text):
+                if w not in vocab and w not in tokens.STOPWORDS:
+                    vocab[w] = tokens.stem(w)
+        return vocab
+
+    @cached_property
+    def _vocab_list(self) -> list[str]:
+        return list(self.vocabulary)
+
+    def idf(self, term: str) -> float:
+        bm25 = self.bm25
+        return max(bm25.idf.get(term, 0.0), 0.0) if bm25 else 0.0
+
+    def analyze(self, text: str, weight: float = 1.0) -> list[QueryWord]:
+        """Content words of ``text`` with their spelling variants and aliases in the corpus."""
+        out: dict[str, QueryWord] = {}
+        for word in tokens.words(text):
+            if word in tokens.STOPWORDS or word in out:
+                continue
+            variants = {tokens.stem(word): weight}
+            for alias in self.aliases.get(word, []):
+                for t in tokens.terms(alias):
+                    variants[t] = weight
+            if len(word) >= 4 and word.isalpha():
+                known = word in self.vocabulary
+                max_edits = 1 if len(word) <= 6 else 2
+                for cand, dist, _ in process.extract(
+                    word,
+                    self._vocab_list,
+                    scorer=Levenshtein.distance,
+                    score_cutoff=max_edits,
+                    limit=8,
+                ):
+                    if cand == word or not cand.isalpha() or (cand[0] != word[0] and dist > 1):
+                        continue
+                    stem = self.vocabulary[cand]
+                    # a known word's variants count less: they may be other words
+                    variants.setdefault(stem, weight * (0.5 if known else 0.9))
+            out[word] = QueryWord(word, variants, weight)
+        return list(out.values())
+
+    def word_idf(self, qw: QueryWord) -> float:
+        """IDF of a query word; a word the corpus never uses counts as the rarest."""
+        bm25 = self.bm25
+        if bm25 is None:
+            return 1.0
+        known = [bm25.idf[t] for t in qw.variants if t in bm25.idf]
+        return max(max(known), 0.0) + 0.1 if known else self.max_idf
+
+    @cached_property
+    def max_idf(self) -> float:
+        return (max(self.bm25.idf.values()) if self.bm25 and self.bm25.idf else 1.0) + 0.1
+
+    @cached_property
+    def sentence_vectors(self) -> Any:
+        import faiss
+
+        flat = faiss.IndexFlatIP(self.index.sentence_vectors.shape[1])
+        flat.add(self.index.sentence_vectors)
+        return flat
+
+    @cached_property
+    def _sentence_paragraph(self) -> np.ndarray:
+        return np.repeat(
+            np.arange(len(self.index.paragraphs)), np.diff(self.index.sentence_offsets)
+        )
+
+    def search(self, query: Query, k: int = 10) -> list[Hit]:
+        n = len(self.index.paragraphs)
+        if n == 0:
+            return []
+        depth = min(CANDIDATES, n)
+        bm25_scores = np.zeros(n, dtype=np.float64)
+        if self.bm25 is not None:
+            for term, weight in query.terms.items():
+                if term in self.bm25.idf:
+                    bm25_scores += weight * self.bm25.get_scores([term])
+        bm25_order = [
+            int(i) for i in np.argsort(-bm25_scores, kind="stable")[:depth] if bm25_scores[i] > 0
+        ]
+        # A paragraph's dense score is the best of its own cosine and its sentences' cosines:
+        # a long paragraph may hold one sentence that matches the question closely.
+        qv = query.vector.reshape(1, -1)
+        sims, ids = self.index.paragraph_vectors.search(qv, depth)
+        dense_scores = {int(i): float(s) for i, s in zip(ids[0], sims[0], strict=True) if i >= 0}
+        n_sent = self.index.sentence_vectors.shape[0]
+        if n_sent:
+            s_sims, s_ids = self.sentence_vectors.search(qv, min(n_sent, depth * 3))
+            for i, s in zip(s_ids[0], s_sims[0], strict=True):
+                if i >= 0:
+                    pid = int(self._sentence_paragraph[i])
+                    dense_scores[pid] = max(dense_scores.get(pid, -1.0), float(s))
+        dense_order = sorted(dense_scores, key=lambda pid: -dense_scores[pid])[:depth]
+
+        bm25_rank = {pid: r + 1 for r, pid in enumerate(bm25_order)}
+        dense_rank = {pid: r + 1 for r, pid in enumerate(dense_order)}
+        hits: list[Hit] = []
+        for pid in set(bm25_rank) | set(dense_rank):
+            fused = sum(1.0 / (RRF_K + r[pid]) for r in (bm25_rank, dense_rank) if pid in r)
+            dense = dense_scores.get(pid)
+            if dense is None:
+                dense = float(self.index.paragraph_vectors.reconstruct(pid) @ query.vector)
+            hits.append(
+                Hit(
+                    pid,
+                    fused,
+                    float(bm25_scores[pid]),
+                    dense,
+                    bm25_rank.get(pid),
+                    dense_rank.get(pid),
+                )
+            )
+        hits.sort(key=lambda h: (-h.fused, -h.dense))
+        return hits[:k]
