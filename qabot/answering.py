@@ -29,7 +29,8 @@ ABSTAIN_BELOW = 0.50
 CONFLICT_RATIO = 0.80  # a rival answer must score this close to the best one
 CITE_RATIO = 0.70  # a sentence stating the same fact is cited if it scores this close
 SAME_SENTENCE_COSINE = 0.88
-TOP_PARAGRAPHS = 8
+TOP_PARAGRAPHS = 12
+SLOT_OVERLAP = 0.7  # share of the (IDF-weighted) words around two names that must agree
 MAX_ANSWERS = 3
 
 W_DENSE, W_LEXICAL, W_RETRIEVAL = 0.45, 0.35, 0.20
@@ -334,10 +335,38 @@ class Answerer:
                 groups.append([c])
         answers = [self._to_answer(g) for g in groups[:MAX_ANSWERS]]
         leaders = [g[0] for g in groups if g[0].score >= CONFLICT_RATIO * top]
-        conflict = _slot_conflict(leaders, 1 if labels else 2) or (
+        conflict = self._slot_conflict(leaders, 1 if labels else 2) or (
             bool(_YES_NO.search(question)) and _polarity_conflict(leaders, question)
         )
         return answers, False, conflict, ""
+
+    def _slot_conflict(self, leaders: list[Candidate], shared: int) -> bool:
+        """Two strong answers put different names next to the same words of the question.
+
+        ``shared`` is how many question words the two names' neighbourhoods must have in common:
+        one when the question asks for that kind of name, two when it does not; and they must
+        carry most of the weight of both ("Prime Minister X" does not rival "Defense Minister Y").
+        """
+
+        def weight(words: frozenset[str]) -> float:
+            return sum(self.retriever.word_idf(QueryWord(w, {w: 1.0}, 1.0)) for w in words)
+
+        for i, a in enumerate(leaders):
+            for b in leaders[i + 1 :]:
+                if a.paragraph.doc == b.paragraph.doc and a.start == b.start:
+                    continue
+                for va, na in a.fillers:
+                    if any(same_value(va, vb) for vb, _ in b.fillers):
+                        continue
+                    for vb, nb in b.fillers:
+                        common = na & nb
+                        if (
+                            len(common) >= shared
+                            and weight(common) >= SLOT_OVERLAP * weight(na | nb)
+                            and not any(same_value(vb, x) for x, _ in a.fillers)
+                        ):
+                            return True
+        return False
 
     def _to_answer(self, group: list[Candidate]) -> Answer:
         lead = group[0]
@@ -425,25 +454,6 @@ def _same_fact(a: Candidate, b: Candidate) -> bool:
     if a.short and b.short:
         return same_value(a.short.text, b.short.text)
     return float(a.vector @ b.vector) >= SAME_SENTENCE_COSINE
-
-
-def _slot_conflict(leaders: list[Candidate], shared: int) -> bool:
-    """Two strong answers put different names next to the same words of the question.
-
-    ``shared`` is how many question words the two names' neighbourhoods must have in common:
-    one when the question asks for that kind of name, two when it does not.
-    """
-    for i, a in enumerate(leaders):
-        for b in leaders[i + 1 :]:
-            if a.paragraph.doc == b.paragraph.doc and a.start == b.start:
-                continue
-            for va, na in a.fillers:
-                if any(same_value(va, vb) for vb, _ in b.fillers):
-                    continue
-                for vb, nb in b.fillers:
-                    if len(na & nb) >= shared and not any(same_value(vb, x) for x, _ in a.fillers):
-                        return True
-    return False
 
 
 def _polarity_conflict(leaders: list[Candidate], question: str) -> bool:

@@ -143,8 +143,10 @@ def ask(
     """Answer QUESTION from the corpus (indexing it first if needed)."""
 
     def run() -> None:
-        from qabot.api import QABot
+        from qabot.api import QABot, clean_question
 
+        for text in (question, *history):
+            clean_question(text)  # refuse bad input before any indexing work
         with _progress() as progress:
             bot = QABot(seeds_dir, index_dir, progress=progress)
         if bot.report is not None and bot.report.touched:

@@ -1,0 +1,40 @@
+"""Shared fixtures: the real seeds, and one index of them built once per test session."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+DEV_SET = ROOT / "prompts" / "dev_qa.jsonl"
+
+
+@pytest.fixture(scope="session")
+def dev_questions() -> list[dict]:
+    return [json.loads(line) for line in DEV_SET.read_text(encoding="utf-8").splitlines() if line]
+
+
+@pytest.fixture
+def seeds_copy(tmp_path: Path) -> Path:
+    """A private copy of the seeds that a test may change."""
+    target = tmp_path / "seeds"
+    shutil.copytree(SEEDS, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def bot(tmp_path_factory: pytest.TempPathFactory):
+    """A QABot over the real seeds (read in place), indexed into a temporary folder."""
+    from qabot.api import QABot
+
+    return QABot(SEEDS, tmp_path_factory.mktemp("index"))
+
+
+def file_text(seeds: Path, name: str) -> str:
+    from qabot.loading import read_file_text
+
+    return read_file_text(seeds, name)

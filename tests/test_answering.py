@@ -1,0 +1,151 @@
+"""Answers on the real seeds: exact offsets, no chrome, conflicts, abstention, follow-ups."""
+
+from pathlib import Path
+
+import pytest
+
+from qabot.answering import expected_labels
+from qabot.records import AskResult
+
+from .conftest import SEEDS, file_text
+from .test_cleaning import CHROME
+
+pytestmark = pytest.mark.slow
+
+
+def assert_exact(result: AskResult) -> None:
+    """Every span qabot returns equals the file text at its offsets."""
+    for a in result.answers:
+        text = file_text(SEEDS, a.doc)
+        assert text[a.start : a.end] == a.text
+        assert text[a.context_start : a.context_end] == a.context
+        assert a.context_start <= a.start < a.end <= a.context_end
+        if a.short_answer:
+            assert text[a.short_answer.start : a.short_answer.end] == a.short_answer.text
+            assert a.start <= a.short_answer.start < a.short_answer.end <= a.end
+        for c in a.citations:
+            assert file_text(SEEDS, c.doc)[c.start : c.end] == c.text
+    for e in result.evidence:
+        assert file_text(SEEDS, e.doc)[e.start : e.end] == e.text
+
+
+def test_offsets_exact_and_no_chrome_for_every_dev_question(bot, dev_questions) -> None:
+    for q in dev_questions:
+        result = bot.ask(q["question"], q.get("history", []))
+        assert_exact(result)
+        for a in result.answers:
+            assert "\n\n" not in a.text  # a sentence, never a paragraph dump
+            for chrome in CHROME:
+                assert chrome not in a.text and chrome not in a.context
+
+
+def test_defense_minister(bot) -> None:
+    result = bot.ask("Who is Israel's defense minister?")
+    assert not result.abstained
+    top = result.answers[0]
+    assert top.short_answer is not None and top.short_answer.text == "Yoav Gallant"
+    # the same fact from several articles is one answer with several citations
+    assert len({c.doc for c in top.citations}) >= 2
+    assert result.conflict  # one article names Benny Gantz
+
+
+def test_short_answers(bot) -> None:
+    cases = {
+        "How much humanitarian aid has the US pledged to Gaza?": "$100 million",
+        "When was the photo of Palestinians inspecting airstrike damage in Rafah taken?": "March 24, 2024",
+        "Which regional countries has the U.S. engaged with while seeking a diplomatic solution?": "Egypt, Qatar",
+    }
+    for question, short in cases.items():
+        result = bot.ask(question)
+        assert result.answers[0].short_answer is not None, question
+        assert result.answers[0].short_answer.text == short
+
+
+def test_conflict_questions(bot, dev_questions) -> None:
+    for q in (q for q in dev_questions if q["type"] == "conflict"):
+        result = bot.ask(q["question"])
+        assert result.conflict, q["id"]
+        assert len(result.answers) >= 2
+
+
+def test_no_conflict_on_plain_factoids(bot, dev_questions) -> None:
+    for q in dev_questions:
+        if q["type"] in ("factoid", "date", "numeric", "misspelled"):
+            assert not bot.ask(q["question"]).conflict, q["id"]
+
+
+def test_abstains_when_the_corpus_does_not_answer(bot) -> None:
+    result = bot.ask(
+        "When did Netanyahu publish the video accusing the U.S. of holding back weapons?"
+    )
+    assert result.abstained and not result.answers
+    assert result.evidence  # the closest evidence is still shown, as such
+    off_topic = bot.ask("What is the boiling point of liquid nitrogen?")
+    assert off_topic.abstained
+
+
+def test_follow_up_uses_history(bot) -> None:
+    result = bot.ask("And what did he say about aid?", ["How did Austin describe casualties?"])
+    assert "Austin" in result.resolved_question
+    assert "aid delivery as “too low”" in result.answers[0].text
+    followup = bot.ask(
+        "Had Hanegbi actually been confirmed for it?",
+        ["Which U.S. official was overseeing the high-level meeting on Iran that was scrapped?"],
+    )
+    assert "never finally nailed onto the schedule" in followup.answers[0].text
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("When did Galant meet Lloyd Austen?", "Austin"),
+        ("What did Bibi cancel?", "Netanyahu"),
+        ("Why would an invasion of Rafa be a mistake?", "mistake"),
+        ("Who leads the Wilson Centre's Mideast programme?", "Melissa Kurma"),
+        ("Has the U.N. raised alarms about starvation in Gaza?", "famine"),
+    ],
+)
+def test_misspelled_and_variant_names(bot, question: str, expected: str) -> None:
+    result = bot.ask(question)
+    assert not result.abstained
+    assert expected in " ".join(c.text for a in result.answers[:2] for c in a.citations)
+
+
+def test_timings_are_reported(bot) -> None:
+    result = bot.ask("Who is Israel's defense minister?")
+    assert set(result.timings_ms) >= {"embed", "retrieve", "answer", "total"}
+
+
+def test_expected_labels() -> None:
+    assert expected_labels("Who leads the programme?")[0] == "PERSON"
+    assert expected_labels("When did they meet?")[0] == "DATE"
+    assert expected_labels("How many battalions are in Rafah?")[0] == "CARDINAL"
+    assert expected_labels("How much aid was pledged?")[0] == "MONEY"
+    assert expected_labels("Which regional countries were engaged?")[0] == "GPE"
+    assert expected_labels("What did the analyst say Biden is trying to do?") == ()
+    assert expected_labels("Why has the coalition struggled?") == ()
+
+
+def test_bad_questions(bot) -> None:
+    from qabot.errors import QabotError
+
+    for bad in ["", "   \n\t", "\x00\x01"]:
+        with pytest.raises(QabotError, match="empty"):
+            bot.ask(bad)
+    with pytest.raises(QabotError, match="too long"):
+        bot.ask("why " * 300_000)
+    for odd in [
+        "???",
+        "加沙的停火决议是什么？",
+        "ما هو قرار وقف إطلاق النار؟",
+        "🚀🔥",
+        "a\x1b[31mred",
+    ]:
+        result = bot.ask(odd)  # answered or abstained, never a crash
+        assert_exact(result)
+
+
+def test_seeds_are_unchanged_by_asking(bot) -> None:
+    assert sorted(p.name for p in Path(SEEDS).iterdir()) == sorted(
+        p.name for p in Path(SEEDS).iterdir() if p.suffix == ".txt"
+    )

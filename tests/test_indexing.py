@@ -1,0 +1,116 @@
+"""Incremental, atomic, checked index builds over the real seeds (loads the models: slow)."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qabot.errors import QabotError
+from qabot.indexing import CURRENT, current_generation, load_index, update_index
+
+pytestmark = pytest.mark.slow
+
+
+def test_incremental_add_change_remove(seeds_copy: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    first = update_index(seeds_copy, index_dir)
+    assert len(first.added) == 5 and first.embedded > 0
+
+    again = update_index(seeds_copy, index_dir)
+    assert len(again.unchanged) == 5 and again.embedded == 0 and not again.touched
+
+    (seeds_copy / "extra.md").write_text(
+        "# Aid convoy\n\nA convoy of 40 trucks reached Gaza on Friday, officials said.\n",
+        encoding="utf-8",
+    )
+    doc = seeds_copy / "001_855e4c39f93db307.txt"
+    doc.write_text(
+        doc.read_text(encoding="utf-8") + "\n\nA new closing paragraph was added.\n",
+        encoding="utf-8",
+    )
+    (seeds_copy / "004_5b45645508210cee.txt").unlink()
+    report = update_index(seeds_copy, index_dir)
+    assert report.added == ["extra.md"]
+    assert report.changed == ["001_855e4c39f93db307.txt"]
+    assert report.removed == ["004_5b45645508210cee.txt"]
+    assert len(report.unchanged) == 3
+    index = load_index(index_dir)
+    assert set(index.manifest.files) == {
+        "000_816a538e2e2ec7f8.txt",
+        "001_855e4c39f93db307.txt",
+        "002_0ad39d4ce61657fb.txt",
+        "003_62429cb743f4ab61.txt",
+        "extra.md",
+    }
+    assert not any(p.doc.startswith("004") for p in index.paragraphs)
+    assert any("40 trucks" in p.text for p in index.paragraphs)
+
+
+def test_touch_without_change_does_no_embedding(seeds_copy: Path, tmp_path: Path) -> None:
+    update_index(seeds_copy, tmp_path / "index")
+    before = current_generation(tmp_path / "index")
+    f = seeds_copy / "002_0ad39d4ce61657fb.txt"
+    f.write_bytes(f.read_bytes())  # new mtime, same bytes
+    report = update_index(seeds_copy, tmp_path / "index")
+    assert report.embedded == 0 and not report.touched
+    assert current_generation(tmp_path / "index") == before
+
+
+def test_manifest_records_sources_and_model(seeds_copy: Path, tmp_path: Path) -> None:
+    import hashlib
+
+    update_index(seeds_copy, tmp_path / "index")
+    generation = current_generation(tmp_path / "index")
+    manifest = json.loads((generation / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["format_version"] == 1 and manifest["dimension"] == 384
+    assert "all-MiniLM-L6-v2" in manifest["model"]
+    for entry in manifest["files"]:
+        data = (seeds_copy / entry["name"]).read_bytes()
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest() and entry["size"] == len(data)
+    # vectors load without pickle
+    assert np.load(generation / "sentences.npy", allow_pickle=False).shape[1] == 384
+
+
+def test_corrupt_index_is_detected_and_rebuilt(seeds_copy: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    update_index(seeds_copy, index_dir)
+    generation = current_generation(index_dir)
+    with (generation / "sentences.npy").open("r+b") as fh:
+        fh.seek(200)
+        fh.write(b"garbage")
+    with pytest.raises(QabotError, match="corrupt"):
+        load_index(index_dir)
+    report = update_index(seeds_copy, index_dir)
+    assert "corrupt" in report.rebuilt_reason
+    assert len(load_index(index_dir).manifest.files) == 5
+
+
+def test_missing_index_and_bad_pointer(tmp_path: Path) -> None:
+    with pytest.raises(QabotError, match="no index"):
+        load_index(tmp_path)
+    (tmp_path / CURRENT).write_text("../../etc\n", encoding="utf-8")
+    with pytest.raises(QabotError, match="corrupt"):
+        load_index(tmp_path)
+
+
+def test_interrupted_rebuild_leaves_the_old_index(seeds_copy: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    update_index(seeds_copy, index_dir)
+    old = current_generation(index_dir)
+    # what a rebuild killed before its switch leaves behind: a half-written generation
+    half = index_dir / "gen-99999999999999-1-1"
+    shutil.copytree(old, half)
+    (half / "manifest.json").unlink()
+    assert load_index(index_dir).directory == old
+    (seeds_copy / "new.txt").write_text("Fresh text about a ceasefire vote.", encoding="utf-8")
+    report = update_index(seeds_copy, index_dir)
+    assert report.added == ["new.txt"] and not half.exists()
+
+
+def test_empty_corpus_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "blank.txt").write_text("", encoding="utf-8")
+    with pytest.raises(QabotError, match="no readable"):
+        update_index(tmp_path / "seeds", tmp_path / "index")
