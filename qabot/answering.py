@@ -133,6 +133,7 @@ class Answerer:
         self.index = index
         self.retriever = retriever
         self._word_vectors: dict[str, np.ndarray] = {}
+        self._doc_terms_cache: dict[str, set[str]] = {}
 
     # ------------------------------------------------------------------ scoring
 
@@ -173,7 +174,7 @@ class Answerer:
         self._soften(out[:SOFT_CANDIDATES], idf, norm)
         for c in out:
             c.score = self._score(c, scope)
-            if p_is_heading(c):
+            if _is_heading(c):
                 c.score -= HEADING_PENALTY
             else:
                 self._fill_slots(
@@ -244,7 +245,7 @@ class Answerer:
         return found
 
     def _doc_terms(self, name: str) -> set[str]:
-        cache = self.__dict__.setdefault("_doc_terms_cache", {})
+        cache = self._doc_terms_cache
         if name not in cache:
             cache[name] = {
                 t
@@ -408,7 +409,7 @@ class Answerer:
         )
 
 
-def p_is_heading(c: Candidate) -> bool:
+def _is_heading(c: Candidate) -> bool:
     return c.paragraph.kind == "heading"
 
 

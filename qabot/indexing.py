@@ -298,6 +298,7 @@ class _DocPart:
 
     entry: FileEntry
     paragraphs: list[Paragraph]
+    terms: list[list[str]]  # BM25 terms of each paragraph
     paragraph_vectors: np.ndarray
     sentence_vectors: np.ndarray
 
@@ -320,6 +321,7 @@ def _parts_from_index(index: CorpusIndex) -> dict[str, _DocPart]:
         parts[name] = _DocPart(
             entry,
             [index.paragraphs[i] for i in ids],
+            [index.paragraph_terms[i] for i in ids],
             all_vectors[ids] if ids else np.zeros((0, index.manifest.dimension), np.float32),
             index.sentence_vectors[rows]
             if rows
@@ -374,6 +376,7 @@ def _process(documents: list[Document], progress: Progress | None) -> dict[str, 
         parts[doc.name] = _DocPart(
             entry,
             paragraphs,
+            [tokens.terms(p.text) for p in paragraphs],
             np.array(p_vecs, dtype=np.float32).reshape(-1, DIMENSION),
             np.array(s_vecs, dtype=np.float32).reshape(-1, DIMENSION),
         )
@@ -517,7 +520,9 @@ def _write_generation(index_dir: Path, parts: list[_DocPart], skipped: list[Skip
         else np.zeros((0, DIMENSION))
     )
 
-    _write_sqlite(generation / "corpus.sqlite", paragraphs)
+    _write_sqlite(
+        generation / "corpus.sqlite", paragraphs, [t for part in parts for t in part.terms]
+    )
     flat = faiss.IndexFlatIP(DIMENSION)
     flat.add(np.ascontiguousarray(p_vecs, dtype=np.float32))
     faiss.write_index(flat, str(generation / "paragraphs.faiss"))
@@ -543,7 +548,7 @@ def _rewrite_manifest(old: CorpusIndex, parts: list[_DocPart]) -> None:
     _atomic_write(old.directory / "manifest.json", manifest.to_json())
 
 
-def _write_sqlite(path: Path, paragraphs: list[Paragraph]) -> None:
+def _write_sqlite(path: Path, paragraphs: list[Paragraph], terms: list[list[str]]) -> None:
     con = sqlite3.connect(path)
     try:
         con.executescript(
@@ -555,7 +560,7 @@ def _write_sqlite(path: Path, paragraphs: list[Paragraph]) -> None:
             CREATE TABLE entities (paragraph INTEGER, start INTEGER, end INTEGER, label TEXT);
             """
         )
-        for pid, p in enumerate(paragraphs):
+        for pid, (p, p_terms) in enumerate(zip(paragraphs, terms, strict=True)):
             con.execute(
                 "INSERT INTO paragraphs VALUES (?,?,?,?,?,?,?,?)",
                 (
@@ -566,7 +571,7 @@ def _write_sqlite(path: Path, paragraphs: list[Paragraph]) -> None:
                     p.end,
                     p.kind,
                     p.text,
-                    json.dumps(tokens.terms(p.text)),
+                    json.dumps(p_terms),
                 ),
             )
             con.executemany(
