@@ -17,7 +17,7 @@ from qabot.records import AskResult, Evidence
 from qabot.retrieval import Query, Retriever
 
 MAX_QUESTION_CHARS = 1000
-MAX_EVIDENCE = 5
+MAX_EVIDENCE = 10  # every paragraph the answerer read, so each citation has its scores
 DEFAULT_SEEDS = Path("seeds")
 DEFAULT_INDEX = Path("index")
 
