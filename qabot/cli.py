@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,11 +10,10 @@ from pathlib import Path
 
 import click
 
+from qabot.display import safe
 from qabot.errors import QabotError
 from qabot.indexing import IndexReport, Progress
 from qabot.records import AskResult
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 seeds_option = click.option(
     "--seeds",
@@ -33,11 +31,6 @@ index_option = click.option(
     show_default=True,
     help="Folder of the built index.",
 )
-
-
-def safe(text: str) -> str:
-    """Corpus text for a terminal: control characters (escape sequences) shown inert."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 @contextmanager
@@ -180,8 +173,21 @@ def index(rebuild: bool, seeds_dir: Path, index_dir: Path) -> None:
 @main.command()
 @seeds_option
 @index_option
-def chat(seeds_dir: Path, index_dir: Path) -> None:
-    """A line-by-line chat in the terminal (the full-screen chat is on its way)."""
+@click.option(
+    "--plain",
+    is_flag=True,
+    help="A line-by-line chat instead of the full-screen one (the default when not on a terminal).",
+)
+def chat(seeds_dir: Path, index_dir: Path, plain: bool) -> None:
+    """Chat with the corpus: the full-screen chat on a terminal, line by line otherwise."""
+    if not plain and sys.stdin.isatty() and sys.stdout.isatty():
+        if not seeds_dir.is_dir():
+            click.echo(f"error: seeds folder not found: {seeds_dir}", err=True)
+            sys.exit(1)
+        from qabot.tui import run as run_tui
+
+        run_tui(seeds_dir, index_dir)
+        return
 
     def run() -> None:
         from qabot.api import QABot

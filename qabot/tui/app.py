@@ -1,0 +1,285 @@
+"""The chat app: a thin shell over ``QABot.ask``; all slow work runs in worker threads.
+
+The window paints at once; the index and model load in a worker while the user types, and
+questions asked before they are ready wait their turn. Answering and rebuilding run in workers
+too, so the UI never freezes. A rebuild swaps in a new ``QABot`` only when it is complete; until
+then the old one keeps answering from the old index, which stays valid on disk.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, ProgressBar, Static
+
+from qabot.errors import QabotError
+from qabot.tui.export import to_markdown
+from qabot.tui.screens import ArticleScreen, HelpScreen
+from qabot.tui.widgets import EvidencePanel, QuestionInput, SpanItem, TurnView
+
+if TYPE_CHECKING:
+    from qabot.api import QABot
+    from qabot.indexing import IndexReport
+    from qabot.records import AskResult
+
+HISTORY_TURNS = 3  # earlier questions a follow-up may lean on, as in the line chat
+
+
+class QabotApp(App[None]):
+    TITLE = "qabot"
+    CSS_PATH = "app.tcss"
+    BINDINGS = [
+        Binding("ctrl+l", "clear", "Clear"),
+        Binding("ctrl+s", "export", "Export"),
+        Binding("ctrl+r", "rebuild", "Rebuild index"),
+        Binding("f1", "help", "Help"),
+        Binding("escape", "focus_question", "Question box", show=False),
+    ]
+
+    def __init__(
+        self,
+        seeds_dir: Path | str = "seeds",
+        index_dir: Path | str = "index",
+        *,
+        bot: QABot | None = None,
+        export_dir: Path | str = ".",
+    ) -> None:
+        super().__init__()
+        self.seeds_dir = Path(seeds_dir)
+        self.index_dir = Path(index_dir)
+        self.export_dir = Path(export_dir)
+        self.bot: QABot | None = bot
+        self.turns: list[TurnView] = []
+        self.history: list[str] = []  # questions of the current conversation, for follow-ups
+        self._waiting: list[tuple[TurnView, str, list[str]]] = []
+        self._ask_lock = threading.Lock()  # one answer at a time: the bot's caches are shared
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(Content.styled("loading the index and the model…", "italic"), id="status")
+        with Horizontal(id="main"):
+            yield VerticalScroll(id="log")
+            yield EvidencePanel(id="evidence")
+        yield ProgressBar(id="progress", show_eta=False)
+        yield QuestionInput(placeholder="Ask a question about the corpus…  (F1: help)", id="ask")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#progress").display = False
+        self.query_one(QuestionInput).focus()
+        if self.bot is None:
+            self.load()
+        else:
+            self._bot_ready(self.bot, None)
+
+    # ------------------------------------------------------------------ loading / rebuilding
+
+    def _progress(self, stage: str, done: int, total: int) -> None:
+        """Progress callback of the index stages; runs in the worker thread."""
+        self.call_from_thread(self._show_progress, stage, done, total)
+
+    def _show_progress(self, stage: str, done: int, total: int) -> None:
+        bar = self.query_one("#progress", ProgressBar)
+        bar.display = True
+        bar.update(total=max(total, 1), progress=done)
+        self._status(Content.styled(f"indexing: {stage} {done}/{total}", "italic"))
+
+    @work(thread=True, exclusive=True, group="index")
+    def load(self) -> None:
+        from qabot.api import QABot
+
+        try:
+            bot = QABot(self.seeds_dir, self.index_dir, progress=self._progress)
+        except QabotError as exc:
+            self.call_from_thread(self._failed, str(exc))
+            return
+        self.call_from_thread(self._bot_ready, bot, bot.report)
+
+    @work(thread=True, exclusive=True, group="index")
+    def rebuild(self, from_scratch: bool = False) -> None:
+        from qabot.api import QABot
+        from qabot.indexing import update_index
+
+        try:
+            report = update_index(
+                self.seeds_dir, self.index_dir, rebuild=from_scratch, progress=self._progress
+            )
+            bot = QABot(self.seeds_dir, self.index_dir, refresh=False)
+        except QabotError as exc:
+            self.call_from_thread(self._failed, str(exc))
+            return
+        self.call_from_thread(self._bot_ready, bot, report)
+
+    def _bot_ready(self, bot: QABot, report: IndexReport | None) -> None:
+        self.bot = bot
+        self.query_one("#progress").display = False
+        m = bot.index.manifest
+        built = m.created.replace("T", " ")[:16]
+        skipped = f" · {len(m.skipped)} skipped" if m.skipped else ""
+        self._status(
+            Content.assemble(
+                (f"{len(m.files)} documents", "bold"),
+                f" · {m.paragraphs} paragraphs · {m.sentences} sentences{skipped}"
+                f" · built {built} · {self.index_dir}",
+            )
+        )
+        if report is not None:
+            changed = len(report.added) + len(report.changed) + len(report.removed)
+            self.notify(
+                f"index: {len(report.added)} added, {len(report.changed)} changed, "
+                f"{len(report.removed)} removed, {len(report.unchanged)} unchanged"
+                + (f"; {len(report.skipped)} files skipped" if report.skipped else ""),
+                title="index up to date" if changed else "index checked",
+            )
+        waiting, self._waiting = self._waiting, []
+        for turn, question, history in waiting:
+            self.answer(turn, question, history)
+
+    def _failed(self, message: str) -> None:
+        self.query_one("#progress").display = False
+        self._status(Content.styled(f"error: {message}", "bold $error"))
+        if self.bot is None:
+            for turn, _, _ in self._waiting:
+                turn.show_error(message)
+            self._waiting = []
+        self.notify(message, title="index", severity="error")
+
+    def _status(self, content: Content) -> None:
+        self.query_one("#status", Static).update(content)
+
+    # ------------------------------------------------------------------ asking
+
+    @on(Input.Submitted, "#ask")
+    def submitted(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        box = self.query_one(QuestionInput)
+        if not text:
+            return
+        box.value = ""
+        box.remember(text)
+        if text.startswith("/") and self._command(text):
+            return
+        turn = TurnView(text)
+        self.turns.append(turn)
+        log = self.query_one("#log", VerticalScroll)
+        log.mount(turn)
+        log.scroll_end(animate=False)
+        history = self.history[-HISTORY_TURNS:]
+        self.history.append(text)
+        if self.bot is None:
+            self._waiting.append((turn, text, history))
+        else:
+            self.answer(turn, text, history)
+
+    def _command(self, text: str) -> bool:
+        """Slash commands typed in the question box; False when it is not one of them."""
+        name, _, arg = text.partition(" ")
+        actions = {
+            "/clear": self.action_clear,
+            "/rebuild": self.action_rebuild,
+            "/help": self.action_help,
+            "/quit": self.exit,
+        }
+        if name == "/export":
+            self.export(Path(arg.strip()) if arg.strip() else None)
+            return True
+        if name in actions:
+            actions[name]()
+            return True
+        return False
+
+    @work(thread=True, group="ask")
+    def answer(self, turn: TurnView, question: str, history: list[str]) -> None:
+        assert self.bot is not None
+        try:
+            with self._ask_lock:
+                result = self.bot.ask(question, history)
+        except QabotError as exc:
+            self.call_from_thread(turn.show_error, str(exc))
+            return
+        self.call_from_thread(self._answered, turn, result)
+
+    def _answered(self, turn: TurnView, result: AskResult) -> None:
+        turn.show(result)
+        log = self.query_one("#log", VerticalScroll)
+        log.call_after_refresh(log.scroll_end, animate=False)
+        first = turn.query(SpanItem)
+        if first:
+            self.query_one(EvidencePanel).show(first.first().span, result)
+
+    # ------------------------------------------------------------------ selection
+
+    @on(SpanItem.Selected)
+    def selected(self, event: SpanItem.Selected) -> None:
+        self.query_one(EvidencePanel).show(event.item.span, event.item.result)
+
+    @on(SpanItem.Opened)
+    def opened(self, event: SpanItem.Opened) -> None:
+        self.push_screen(ArticleScreen(self.seeds_dir, event.item.span))
+
+    # ------------------------------------------------------------------ actions
+
+    def action_focus_question(self) -> None:
+        self.query_one(QuestionInput).focus()
+
+    def action_clear(self) -> None:
+        self.query_one("#log", VerticalScroll).remove_children()
+        self.turns.clear()
+        self.history.clear()
+        self.query_one(EvidencePanel).clear()
+        self.query_one(QuestionInput).focus()
+
+    def action_export(self) -> None:
+        self.export(None)
+
+    def export(self, path: Path | None) -> Path | None:
+        results = [t.result for t in self.turns if t.result is not None]
+        if not results:
+            self.notify("nothing to export yet", severity="warning")
+            return None
+        now = datetime.now()
+        target = path or self.export_dir / f"qabot-chat-{now:%Y%m%d-%H%M%S}.md"
+        try:
+            target.write_text(
+                to_markdown(results, title=f"qabot chat, {now:%Y-%m-%d %H:%M}"), encoding="utf-8"
+            )
+        except OSError as exc:
+            self.notify(f"cannot write {target}: {exc.strerror or exc}", severity="error")
+            return None
+        self.notify(f"chat exported to {target}", title="export")
+        return target
+
+    def action_rebuild(self, from_scratch: bool = False) -> None:
+        if any(w.group == "index" and not w.is_finished for w in self.workers):
+            self.notify("the index is already being updated")
+            return
+        self._status(Content.styled("indexing new or changed seeds…", "italic"))
+        self.rebuild(from_scratch)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Clear chat", "Start a new conversation", self.action_clear)
+        yield SystemCommand("Export chat", "Write the chat as Markdown", self.action_export)
+        yield SystemCommand("Rebuild index", "Index new or changed seeds", self.action_rebuild)
+        yield SystemCommand(
+            "Rebuild index from scratch",
+            "Re-read every seed",
+            lambda: self.action_rebuild(from_scratch=True),
+        )
+        yield SystemCommand("Keys", "The list of keys and commands", self.action_help)

@@ -1,0 +1,133 @@
+"""How answers look on screen, as Textual ``Content`` built from plain strings.
+
+Corpus text is never parsed as markup: every piece goes through ``safe`` and into
+``Content.assemble`` as a plain string, so ``[bold]`` in an article is shown as typed.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from textual.content import Content
+
+from qabot.display import safe
+from qabot.records import Answer, AskResult, Evidence, ShortAnswer
+
+SPAN_STYLE = "bold reverse"
+SHORT_STYLE = "bold underline"
+EXCERPT_CHARS = 220
+
+
+@dataclass(frozen=True)
+class Span:
+    """A place in the corpus the user can select, read in the evidence panel and open."""
+
+    doc: str
+    title: str
+    paragraph: int
+    start: int
+    end: int
+    text: str
+    short: ShortAnswer | None = None
+    is_answer: bool = True  # False for "closest evidence" shown with an abstention
+
+
+@dataclass(frozen=True)
+class Source:
+    """A numbered source line under an answer: [n] title — file ¶p chars a–b."""
+
+    number: int
+    span: Span
+
+
+def sources(result: AskResult) -> list[list[Source]]:
+    """The numbered sources of each answer (or of the closest evidence when abstaining).
+
+    Numbers run through the whole turn, as in the CLI and the Markdown export.
+    """
+    if result.abstained:
+        return [[Source(i, evidence_span(ev))] for i, ev in enumerate(result.evidence[:3], 1)]
+    out: list[list[Source]] = []
+    n = 0
+    for answer in result.answers:
+        group = []
+        for c in answer.citations:
+            n += 1
+            short = answer.short_answer if c.start == answer.start and c.doc == answer.doc else None
+            group.append(
+                Source(n, Span(c.doc, c.title, c.paragraph, c.start, c.end, c.text, short))
+            )
+        out.append(group)
+    return out
+
+
+def evidence_span(ev: Evidence) -> Span:
+    return Span(ev.doc, ev.title, ev.paragraph, ev.start, ev.end, ev.text, is_answer=False)
+
+
+def marked(text: str, base: int, start: int, end: int, short: ShortAnswer | None) -> Content:
+    """``text`` (which begins at document offset ``base``) with ``start:end`` highlighted and
+    the short answer inside it emphasised."""
+    points = [start, end] + ([short.start, short.end] if short is not None else [])
+    cuts = sorted({0, len(text), *(max(0, min(len(text), x - base)) for x in points)})
+    parts: list[str | tuple[str, str]] = []
+    for a, b in itertools.pairwise(cuts):
+        piece = safe(text[a:b])
+        style = []
+        if start - base <= a and b <= end - base and start < end:
+            style.append(SPAN_STYLE)
+        if short is not None and short.start - base <= a and b <= short.end - base:
+            style.append(SHORT_STYLE)
+        parts.append((piece, " ".join(style)) if style else piece)
+    return Content.assemble(*parts)
+
+
+def quote(answer: Answer, number: int) -> Content:
+    """The answer line of the chat: the short answer first, then the quoted sentence."""
+    head: list[str | tuple[str, str]] = [(f"{number}. ", "bold")]
+    if answer.short_answer is not None:
+        head += [(safe(answer.short_answer.text), "bold $accent"), "  "]
+    body = marked(answer.text, answer.start, answer.start, answer.start, answer.short_answer)
+    return Content.assemble(*head, "“", body, "”", (f"  score {answer.score:.2f}", "dim"))
+
+
+def source_line(source: Source) -> Content:
+    s = source.span
+    where = f"{s.doc} ¶{s.paragraph} chars {s.start}–{s.end}"
+    if s.is_answer:
+        return Content.assemble(
+            (f"[{source.number}] ", "bold"), safe(s.title), (f"  {where}", "dim")
+        )
+    excerpt = s.text[:EXCERPT_CHARS] + ("…" if len(s.text) > EXCERPT_CHARS else "")
+    return Content.assemble(
+        (f"[{source.number}] ", "bold"),
+        safe(s.title),
+        (f"  {where}\n", "dim"),
+        safe(excerpt),
+    )
+
+
+def scores_line(evidence: Evidence | None) -> Content:
+    if evidence is None:
+        return Content.styled("retrieval scores: not among the retrieved paragraphs", "dim")
+
+    def rank(r: int | None) -> str:
+        return f"#{r}" if r is not None else "not ranked"
+
+    return Content.assemble(
+        ("BM25 ", "bold"),
+        f"{evidence.bm25:.2f} ({rank(evidence.bm25_rank)})   ",
+        ("dense ", "bold"),
+        f"{evidence.dense:.3f} ({rank(evidence.dense_rank)})   ",
+        ("fused ", "bold"),
+        f"{evidence.fused:.4f} (RRF)",
+    )
+
+
+def find_evidence(result: AskResult, span: Span) -> Evidence | None:
+    """The retrieved paragraph that holds ``span``, with its scores."""
+    for ev in result.evidence:
+        if ev.doc == span.doc and ev.start <= span.start and span.end <= ev.end:
+            return ev
+    return None

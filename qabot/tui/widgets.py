@@ -1,0 +1,190 @@
+"""The chat's widgets: the question box, one view per turn, selectable spans, the evidence panel."""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
+from textual.message import Message
+from textual.widgets import Input, Static
+
+from qabot.display import safe
+from qabot.records import AskResult
+from qabot.tui import views
+from qabot.tui.views import Span
+
+
+class QuestionInput(Input):
+    """The question box; ↑ / ↓ walk through the questions asked before, like a shell."""
+
+    BINDINGS = [
+        Binding("up", "older", "Earlier question", show=False),
+        Binding("down", "newer", "Later question", show=False),
+    ]
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.asked: list[str] = []
+        self._position = 0  # == len(asked) when showing the draft being typed
+        self._draft = ""
+
+    def remember(self, question: str) -> None:
+        if not self.asked or self.asked[-1] != question:
+            self.asked.append(question)
+        self._position = len(self.asked)
+        self._draft = ""
+
+    def action_older(self) -> None:
+        if self._position == 0:
+            return
+        if self._position == len(self.asked):
+            self._draft = self.value
+        self._position -= 1
+        self._show(self.asked[self._position])
+
+    def action_newer(self) -> None:
+        if self._position >= len(self.asked):
+            return
+        self._position += 1
+        draft = self._position == len(self.asked)
+        self._show(self._draft if draft else self.asked[self._position])
+
+    def _show(self, text: str) -> None:
+        self.value = text
+        self.cursor_position = len(text)
+
+
+class SpanItem(Static, can_focus=True):
+    """An answer or a source line: selecting it shows its paragraph; Enter opens the article."""
+
+    BINDINGS = [
+        Binding("enter", "open", "Open article"),
+        Binding("down,j", "move(1)", "Next", show=False),
+        Binding("up,k", "move(-1)", "Previous", show=False),
+    ]
+
+    class Selected(Message):
+        def __init__(self, item: SpanItem) -> None:
+            super().__init__()
+            self.item = item
+
+    class Opened(Message):
+        def __init__(self, item: SpanItem) -> None:
+            super().__init__()
+            self.item = item
+
+    def __init__(self, content: Content, span: Span, result: AskResult, **kwargs: object) -> None:
+        super().__init__(content, **kwargs)  # type: ignore[arg-type]
+        self.span = span
+        self.result = result
+
+    def on_focus(self) -> None:
+        self.post_message(self.Selected(self))
+
+    def on_click(self) -> None:
+        self.focus()
+
+    def action_open(self) -> None:
+        self.post_message(self.Opened(self))
+
+    def action_move(self, step: int) -> None:
+        if step > 0:
+            self.screen.focus_next(SpanItem)
+        else:
+            self.screen.focus_previous(SpanItem)
+
+
+class TurnView(Vertical):
+    """One question and, once it arrives, its answer."""
+
+    def __init__(self, question: str) -> None:
+        super().__init__(classes="turn")
+        self.question = question
+        self.result: AskResult | None = None
+
+    def compose(self):  # type: ignore[no-untyped-def]
+        yield Static(Content.assemble(("You: ", "bold"), safe(self.question)), classes="question")
+        yield Static(Content.styled("answering…", "italic dim"), classes="pending")
+
+    def show_error(self, message: str) -> None:
+        self.query(".pending").remove()
+        self.mount(
+            Static(Content.styled(f"error: {safe(message)}", "bold $error"), classes="error")
+        )
+
+    def show(self, result: AskResult) -> None:
+        """Replace "answering…" with the answer: quotes, short answers, numbered sources."""
+        self.result = result
+        self.query(".pending").remove()
+        widgets: list[Static] = []
+        if result.resolved_question != result.question:
+            widgets.append(
+                Static(Content.styled(f"read as: {safe(result.resolved_question)}", "dim italic"))
+            )
+        groups = views.sources(result)
+        if result.abstained:
+            why = f" ({safe(result.note)})" if result.note else ""
+            widgets.append(
+                Static(
+                    Content.styled(f"The corpus does not answer this question.{why}", "bold"),
+                    classes="abstained",
+                )
+            )
+            if groups:
+                widgets.append(Static(Content.styled("Closest evidence, not an answer:", "dim")))
+            for group in groups:
+                for s in group:
+                    widgets.append(SpanItem(views.source_line(s), s.span, result, classes="source"))
+        else:
+            if result.conflict:
+                widgets.append(
+                    Static(
+                        Content.styled(
+                            "⚠ Sources disagree: each version is shown with its own source.",
+                            "bold $warning",
+                        ),
+                        classes="conflict",
+                    )
+                )
+            for number, (answer, group) in enumerate(zip(result.answers, groups, strict=True), 1):
+                widgets.append(
+                    SpanItem(views.quote(answer, number), group[0].span, result, classes="answer")
+                )
+                for s in group:
+                    widgets.append(SpanItem(views.source_line(s), s.span, result, classes="source"))
+        self.mount_all(widgets)
+
+
+class EvidencePanel(VerticalScroll):
+    """The selected answer's paragraph with the cited span highlighted, and how it was found."""
+
+    def compose(self):  # type: ignore[no-untyped-def]
+        yield Static(Content.styled("Evidence", "bold"), id="evidence-title")
+        yield Static(
+            Content.styled("Select an answer or a source (Tab, ↑/↓) to see its paragraph.", "dim"),
+            id="evidence-where",
+        )
+        yield Static("", id="evidence-scores")
+        yield Static("", id="evidence-text")
+
+    def show(self, span: Span, result: AskResult) -> None:
+        evidence = views.find_evidence(result, span)
+        kind = "answer" if span.is_answer else "closest evidence (not an answer)"
+        self.query_one("#evidence-title", Static).update(
+            Content.assemble((safe(span.title), "bold"), (f"  — {kind}", "dim"))
+        )
+        self.query_one("#evidence-where", Static).update(
+            Content.styled(f"{span.doc}  ¶{span.paragraph}  chars {span.start}–{span.end}", "dim")
+        )
+        self.query_one("#evidence-scores", Static).update(views.scores_line(evidence))
+        end = span.end if span.is_answer else span.start  # evidence is shown, not highlighted
+        if evidence is not None:
+            text = views.marked(evidence.text, evidence.start, span.start, end, span.short)
+        else:
+            text = views.marked(span.text, span.start, span.start, end, span.short)
+        self.query_one("#evidence-text", Static).update(text)
+        self.scroll_home(animate=False)
+
+    def clear(self) -> None:
+        self.remove_children()
+        self.mount_all(list(self.compose()))
