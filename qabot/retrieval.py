@@ -25,6 +25,7 @@ from qabot.records import Hit
 
 RRF_K = 60
 CANDIDATES = 50  # per retriever, before fusion
+MODES = ("bm25", "dense", "hybrid")  # for ``Retriever.rank``
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,8 @@ class Retriever:
                 ):
                     if cand == word or not cand.isalpha() or (cand[0] != word[0] and dist > 1):
                         continue
+                    if tokens.distinct(word, cand):  # "tuesday" is no misspelling of "thursday"
+                        continue
                     stem = self.vocabulary[cand]
                     # a known word's variants count less: they may be other words
                     variants.setdefault(stem, weight * (0.5 if known else 0.9))
@@ -153,14 +156,47 @@ class Retriever:
         if n == 0:
             return []
         depth = min(CANDIDATES, n)
-        bm25_scores = np.zeros(n, dtype=np.float64)
+        bm25_scores = self._bm25_scores(query)
+        dense_scores = self._dense_scores(query, depth)
+        return self._fuse(
+            query,
+            bm25_scores,
+            self._bm25_order(bm25_scores, depth),
+            dense_scores,
+            sorted(dense_scores, key=lambda pid: -dense_scores[pid])[:depth],
+        )[:k]
+
+    def rank(self, query: Query, k: int, mode: str = "hybrid") -> list[Hit]:
+        """Paragraphs ranked by BM25 alone, dense alone or both (RRF), to depth ``k``.
+
+        For retrieval benchmarks, which score each retriever on its own and look deeper than
+        ``search``'s 50 candidates. ``hybrid`` fuses both lists cut at ``max(k, 50)``.
+        """
+        if mode not in MODES:
+            raise ValueError(f"unknown retrieval mode {mode!r}; one of {', '.join(MODES)}")
+        n = len(self.index.paragraphs)
+        if n == 0:
+            return []
+        depth = min(max(k, CANDIDATES) if mode == "hybrid" else k, n)
+        bm25_scores = self._bm25_scores(query) if mode != "dense" else np.zeros(n)
+        bm25_order = self._bm25_order(bm25_scores, depth) if mode != "dense" else []
+        dense_scores = self._dense_scores(query, depth) if mode != "bm25" else {}
+        dense_order = sorted(dense_scores, key=lambda pid: -dense_scores[pid])[:depth]
+        return self._fuse(query, bm25_scores, bm25_order, dense_scores, dense_order)[:k]
+
+    def _bm25_scores(self, query: Query) -> np.ndarray:
+        scores = np.zeros(len(self.index.paragraphs), dtype=np.float64)
         if self.bm25 is not None:
             for term, weight in query.terms.items():
                 if term in self.bm25.idf:
-                    bm25_scores += weight * self.bm25.get_scores([term])
-        bm25_order = [
-            int(i) for i in np.argsort(-bm25_scores, kind="stable")[:depth] if bm25_scores[i] > 0
-        ]
+                    scores += weight * self.bm25.get_scores([term])
+        return scores
+
+    @staticmethod
+    def _bm25_order(scores: np.ndarray, depth: int) -> list[int]:
+        return [int(i) for i in np.argsort(-scores, kind="stable")[:depth] if scores[i] > 0]
+
+    def _dense_scores(self, query: Query, depth: int) -> dict[int, float]:
         # A paragraph's dense score is the best of its own cosine and its sentences' cosines:
         # a long paragraph may hold one sentence that matches the question closely.
         qv = query.vector.reshape(1, -1)
@@ -173,8 +209,17 @@ class Retriever:
                 if i >= 0:
                     pid = int(self._sentence_paragraph[i])
                     dense_scores[pid] = max(dense_scores.get(pid, -1.0), float(s))
-        dense_order = sorted(dense_scores, key=lambda pid: -dense_scores[pid])[:depth]
+        return dense_scores
 
+    def _fuse(
+        self,
+        query: Query,
+        bm25_scores: np.ndarray,
+        bm25_order: list[int],
+        dense_scores: dict[int, float],
+        dense_order: list[int],
+    ) -> list[Hit]:
+        """Reciprocal-rank fusion of the two rankings, best first."""
         bm25_rank = {pid: r + 1 for r, pid in enumerate(bm25_order)}
         dense_rank = {pid: r + 1 for r, pid in enumerate(dense_order)}
         hits: list[Hit] = []
@@ -194,4 +239,4 @@ class Retriever:
                 )
             )
         hits.sort(key=lambda h: (-h.fused, -h.dense))
-        return hits[:k]
+        return hits
