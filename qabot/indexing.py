@@ -4,16 +4,22 @@ On disk (no pickle anywhere)::
 
     index/
       CURRENT              name of the live generation folder (switched atomically)
-      .lock                held while a rebuild runs
-      gen-<time>-<pid>/
+      .lock                flock held while a rebuild runs; says which pid and stage
+      gen-<time>-<pid>/    a complete generation (only ever renamed into place whole)
         manifest.json      format, model, dimension, source files (sha256, size), checksums
+                           of the data files, and a seal (sha256 of the manifest itself)
         corpus.sqlite      documents, paragraphs (text, BM25 terms), sentences, entities
         paragraphs.faiss   unit vectors of paragraphs, IndexFlatIP (cosine)
         sentences.npy      unit vectors of sentences, float32, row = sentence id
+      tmp-<time>-<pid>/    a generation being written; never read, swept by the next run
 
-A rebuild writes a new generation beside the live one and then replaces ``CURRENT``, so a
-rebuild killed at any moment leaves the previous index loadable. Only new or changed
-files are cleaned, annotated and embedded; everything else is copied from the old index.
+A rebuild writes a new generation in ``tmp-*``, fsyncs it, renames it to ``gen-*`` and then
+replaces ``CURRENT`` (write a temp file, fsync, rename): a rebuild killed at any moment leaves
+the previous index loadable, and the next run sweeps what it left. Readers take no lock: they
+read ``CURRENT`` once and every file from that one immutable generation, each verified
+against the manifest before it is parsed, so they see the old index or the new, never a mix.
+Only new or changed files are cleaned, annotated and embedded; everything else is copied
+from the old index.
 """
 
 from __future__ import annotations
@@ -21,9 +27,11 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import io
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -38,13 +46,33 @@ from qabot.errors import QabotError
 from qabot.loading import FileStat, read_document, scan
 from qabot.records import Document, Entity, Paragraph, Sentence, SkippedFile
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sealed manifest, generations renamed into place from tmp-*
 CURRENT = "CURRENT"
 LOCK = ".lock"
+GEN_PREFIX = "gen-"
+TMP_PREFIX = "tmp-"
 DATA_FILES = ("corpus.sqlite", "paragraphs.faiss", "sentences.npy")
+LOCK_WAIT_SECONDS = 120.0
+# Test hook for the fault tests: a rebuild reaching this stage stops itself (SIGSTOP), so a
+# test can SIGKILL it at a known moment. Stages, in order: see ``STAGES``.
+FAILPOINT_ENV = "QABOT_FAILPOINT"
+STAGES = ("reading", "cleaning", "annotating", "embedding", "writing", "sealed", "switched")
 
 # progress(stage, done, total): stage is "reading", "annotating" or "embedding"
 Progress = Callable[[str, int, int], None]
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception's message squeezed onto one line (sqlite and faiss messages may wrap)."""
+    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return " ".join(text.split())[:300] or type(exc).__name__
+
+
+def _seal(data: dict[str, Any]) -> str:
+    body = {k: v for k, v in data.items() if k != "seal"}
+    return hashlib.sha256(
+        json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    ).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -70,10 +98,12 @@ class Manifest:
     paragraphs: int
     sentences: int
     checksums: dict[str, str]
+    seal: str = ""  # sha256 of everything else: a hand-edited manifest is caught on load
 
     def to_json(self) -> str:
         data = asdict(self)
         data["files"] = [asdict(f) for f in self.files.values()]
+        data["seal"] = _seal(data)
         return json.dumps(data, indent=1, ensure_ascii=False)
 
     @classmethod
@@ -118,6 +148,7 @@ class IndexReport:
     embedded: int = 0  # texts sent to the encoder in this run
     seconds: float = 0.0
     rebuilt_reason: str = ""  # why the old index was not reused, if it was not
+    swept: list[str] = field(default_factory=list)  # leftovers of interrupted runs removed
 
     @property
     def touched(self) -> bool:
@@ -133,9 +164,9 @@ def current_generation(index_dir: Path) -> Path | None:
         name = pointer.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         return None
-    except OSError as exc:
-        raise QabotError(f"index at {index_dir} is unreadable: {exc.strerror or exc}") from exc
-    if not name or "/" in name or name.startswith("."):
+    except (OSError, UnicodeDecodeError) as exc:
+        raise QabotError(f"index at {index_dir} is unreadable: {_one_line(exc)}") from exc
+    if not name.startswith(GEN_PREFIX) or "/" in name or "\\" in name or len(name) > 200:
         raise QabotError(f"index at {index_dir} is corrupt: bad {CURRENT} pointer")
     return index_dir / name
 
@@ -149,61 +180,107 @@ def _sha256_file(path: Path) -> str:
 
 
 def read_manifest(generation: Path) -> Manifest:
+    """The generation's manifest, checked: readable, sealed, this format, this model."""
+    where = f"index at {generation.parent}"
     try:
-        manifest = Manifest.from_json((generation / "manifest.json").read_text(encoding="utf-8"))
+        text = (generation / "manifest.json").read_text(encoding="utf-8")
     except FileNotFoundError as exc:
-        raise QabotError(f"index at {generation.parent} is corrupt: manifest missing") from exc
-    except (ValueError, KeyError, TypeError) as exc:
-        raise QabotError(f"index at {generation.parent} is corrupt: unreadable manifest") from exc
+        raise QabotError(f"{where} is corrupt: manifest missing") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise QabotError(f"{where} is unreadable: manifest: {_one_line(exc)}") from exc
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise QabotError(f"{where} is corrupt: unreadable manifest") from exc
+    if not isinstance(data, dict):
+        raise QabotError(f"{where} is corrupt: unreadable manifest")
+    version = data.get("format_version")
+    if version != FORMAT_VERSION:
+        raise QabotError(f"{where} has format {version!r}, this qabot reads {FORMAT_VERSION}")
+    if data.get("seal") != _seal(data):
+        raise QabotError(f"{where} is corrupt: manifest was edited or damaged (seal mismatch)")
+    try:
+        manifest = Manifest.from_json(text)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise QabotError(f"{where} is corrupt: unreadable manifest") from exc
     from qabot.embedding import DIMENSION, model_id
 
-    if manifest.format_version != FORMAT_VERSION:
-        raise QabotError(
-            f"index at {generation.parent} has format {manifest.format_version}, "
-            f"this qabot reads {FORMAT_VERSION}"
-        )
     if manifest.model != model_id() or manifest.dimension != DIMENSION:
         raise QabotError(
-            f"index at {generation.parent} was built with {manifest.model} "
-            f"({manifest.dimension}d), this qabot uses {model_id()}"
+            f"{where} was built with {manifest.model} ({manifest.dimension}d), "
+            f"this qabot uses {model_id()} ({DIMENSION}d)"
         )
     return manifest
 
 
 def load_index(index_dir: Path) -> CorpusIndex:
-    """Load the live index, verifying it against its manifest; raise QabotError if unusable."""
+    """Load the live index, verifying it against its manifest; raise QabotError if unusable.
+
+    A rebuild may switch ``CURRENT`` (and sweep the generation being read) while we read:
+    then the failure is not corruption, so read the new generation instead.
+    """
+    for attempt in range(3):
+        generation = current_generation(index_dir)
+        if generation is None:
+            raise QabotError(f"no index at {index_dir}; run `qabot index`")
+        try:
+            return _load_generation(index_dir, generation)
+        except QabotError:
+            if attempt == 2 or current_generation(index_dir) == generation:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _read_verified(index_dir: Path, path: Path, expected: str | None) -> bytes:
+    """A data file's bytes, read once and checked, so what is parsed is what was checked."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise QabotError(f"index at {index_dir} is corrupt: {path.name} missing") from exc
+    except OSError as exc:
+        raise QabotError(
+            f"index at {index_dir} is unreadable: {path.name}: {_one_line(exc)}"
+        ) from exc
+    if hashlib.sha256(data).hexdigest() != expected:
+        raise QabotError(f"index at {index_dir} is corrupt: {path.name} fails its checksum")
+    return data
+
+
+def _load_generation(index_dir: Path, generation: Path) -> CorpusIndex:
     import faiss
 
-    generation = current_generation(index_dir)
-    if generation is None:
-        raise QabotError(f"no index at {index_dir}; run `qabot index`")
+    if not generation.is_dir():
+        raise QabotError(f"index at {index_dir} is corrupt: {CURRENT} names a missing folder")
     manifest = read_manifest(generation)
-    for name in DATA_FILES:
-        path = generation / name
-        if not path.is_file():
-            raise QabotError(f"index at {index_dir} is corrupt: {name} missing")
-        if _sha256_file(path) != manifest.checksums.get(name):
-            raise QabotError(f"index at {index_dir} is corrupt: {name} fails its checksum")
+    blobs = {
+        name: _read_verified(index_dir, generation / name, manifest.checksums.get(name))
+        for name in DATA_FILES
+    }
     try:
-        paragraphs, terms = _read_sqlite(generation / "corpus.sqlite")
-        vectors = faiss.read_index(str(generation / "paragraphs.faiss"))
-        sentence_vectors = np.load(generation / "sentences.npy", allow_pickle=False)
-    except (sqlite3.Error, RuntimeError, ValueError, OSError) as exc:
-        raise QabotError(f"index at {index_dir} is corrupt: {exc}") from exc
+        paragraphs, terms = _read_sqlite(blobs["corpus.sqlite"])
+        vectors = faiss.deserialize_index(np.frombuffer(blobs["paragraphs.faiss"], np.uint8))
+        sentence_vectors = np.load(io.BytesIO(blobs["sentences.npy"]), allow_pickle=False)
+    except (sqlite3.Error, RuntimeError, ValueError, TypeError, KeyError, OSError) as exc:
+        raise QabotError(f"index at {index_dir} is corrupt: {_one_line(exc)}") from exc
     offsets = np.zeros(len(paragraphs) + 1, dtype=np.int64)
     np.cumsum([len(p.sentences) for p in paragraphs], out=offsets[1:])
     if (
         vectors.ntotal != len(paragraphs)
+        or vectors.d != manifest.dimension
+        or sentence_vectors.dtype != np.float32
         or sentence_vectors.shape != (int(offsets[-1]), manifest.dimension)
         or len(paragraphs) != manifest.paragraphs
+        or int(offsets[-1]) != manifest.sentences
+        or any(p.doc not in manifest.files for p in paragraphs)
     ):
         raise QabotError(f"index at {index_dir} is corrupt: counts disagree with the manifest")
     return CorpusIndex(generation, manifest, paragraphs, vectors, sentence_vectors, offsets, terms)
 
 
-def _read_sqlite(path: Path) -> tuple[list[Paragraph], list[list[str]]]:
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+def _read_sqlite(data: bytes) -> tuple[list[Paragraph], list[list[str]]]:
+    con = sqlite3.connect(":memory:")
     try:
+        con.deserialize(data)
         sentences: dict[int, list[Sentence]] = {}
         for pid, start, end in con.execute(
             "SELECT paragraph, start, end FROM sentences ORDER BY id"
@@ -251,9 +328,9 @@ def is_stale(seeds_dir: Path, manifest: Manifest) -> bool:
 
     Costs a ``stat`` per file; a file is hashed only when its size or mtime moved.
     """
-    stats, _ = scan(seeds_dir)
+    stats, unlisted = scan(seeds_dir)
     indexed_or_skipped = set(manifest.files) | {s.name for s in manifest.skipped}
-    if {s.name for s in stats} != indexed_or_skipped:
+    if {s.name for s in stats} | {s.name for s in unlisted} != indexed_or_skipped:
         return True
     for stat in stats:
         entry = manifest.files.get(stat.name)
@@ -267,14 +344,47 @@ def is_stale(seeds_dir: Path, manifest: Manifest) -> bool:
     return False
 
 
-# --------------------------------------------------------------------------- building
+# --------------------------------------------------------------------------- the lock
+
+
+class IndexLock:
+    """The held rebuild lock. Its file says who holds it and how far it got, for the
+    message a second rebuild prints, and (with ``QABOT_FAILPOINT``) for the fault tests.
+
+    The lock is an ``flock``: the kernel drops it when its holder dies, even by SIGKILL, so
+    a killed rebuild never leaves a stale lock behind.
+    """
+
+    def __init__(self, fh: Any) -> None:
+        self._fh = fh
+
+    def stage(self, name: str) -> None:
+        self._fh.seek(0)
+        self._fh.truncate()
+        self._fh.write(f"pid {os.getpid()} {name}\n")
+        self._fh.flush()
+        if os.environ.get(FAILPOINT_ENV) == name:
+            os.kill(os.getpid(), signal.SIGSTOP)
+
+
+def _holder(index_dir: Path) -> str:
+    try:
+        text = (index_dir / LOCK).read_text(encoding="utf-8", errors="replace").split()
+    except OSError:
+        return "another qabot"
+    if len(text) >= 3 and text[0] == "pid":
+        return f"another qabot (pid {text[1]}, {text[2]})"
+    return "another qabot"
 
 
 @contextlib.contextmanager
-def index_lock(index_dir: Path, wait_seconds: float = 120.0) -> Iterator[None]:
-    """Hold the index's rebuild lock; a second rebuild waits, then refuses."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    fh = (index_dir / LOCK).open("a+")
+def index_lock(index_dir: Path, wait_seconds: float = LOCK_WAIT_SECONDS) -> Iterator[IndexLock]:
+    """Hold the index's rebuild lock; a second rebuild waits, then refuses in one line."""
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        fh = (index_dir / LOCK).open("a+", encoding="utf-8")
+    except OSError as exc:
+        raise QabotError(f"cannot write the index at {index_dir}: {_one_line(exc)}") from exc
     deadline = time.monotonic() + wait_seconds
     try:
         while True:
@@ -284,12 +394,75 @@ def index_lock(index_dir: Path, wait_seconds: float = 120.0) -> Iterator[None]:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     raise QabotError(
-                        f"another qabot is rebuilding the index at {index_dir}; try again later"
+                        f"{_holder(index_dir)} is rebuilding the index at {index_dir}; "
+                        "try again when it finishes"
                     ) from None
                 time.sleep(0.2)
-        yield
+        lock = IndexLock(fh)
+        lock.stage("locked")
+        yield lock
+        lock.stage("done")
     finally:
         fh.close()
+
+
+def _check_index_dir(index_dir: Path) -> None:
+    """Refuse to write an index into a folder that holds something else."""
+    if index_dir.exists() and not index_dir.is_dir():
+        raise QabotError(f"index path is not a folder: {index_dir}")
+    if not index_dir.is_dir():
+        return
+    names = [p.name for p in index_dir.iterdir()]
+    ours = any(n in (CURRENT, LOCK) or n.startswith((GEN_PREFIX, TMP_PREFIX)) for n in names)
+    if not ours and any(not n.startswith(".") for n in names):
+        raise QabotError(
+            f"index folder {index_dir} is not empty and holds no qabot index; "
+            "choose another --index"
+        )
+
+
+def _sweep(index_dir: Path, keep: set[str]) -> list[str]:
+    """Remove what interrupted runs left: ``tmp-*`` folders, temp files, and generations
+    other than those in ``keep``. Called only while holding the lock."""
+    removed: list[str] = []
+    for entry in sorted(index_dir.iterdir()):
+        name = entry.name
+        old_generation = name.startswith(GEN_PREFIX) and name not in keep
+        temp_file = name.startswith(".") and name.endswith(".tmp")
+        if not (old_generation or temp_file or name.startswith(TMP_PREFIX)):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                entry.unlink()
+        removed.append(name)
+    return removed
+
+
+def _sweep_leftovers(index_dir: Path) -> list[str]:
+    """At the start of a run: keep the live generation and the newest other one (a reader
+    may still be loading the generation a recent rebuild replaced)."""
+    try:
+        live = current_generation(index_dir)
+    except QabotError:
+        live = None
+    others = sorted(
+        p.name for p in index_dir.glob(f"{GEN_PREFIX}*") if live is None or p.name != live.name
+    )
+    keep = {live.name} if live else set()
+    keep.update(others[-1:])
+    removed = _sweep(index_dir, keep)
+    if live is not None and live.is_dir():  # a manifest rewrite killed halfway
+        for tmp in live.glob(".*.tmp"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+    return [n for n in removed if n.startswith((GEN_PREFIX, TMP_PREFIX))]
+
+
+# --------------------------------------------------------------------------- building
+
+Stage = Callable[[str], None]
 
 
 @dataclass
@@ -330,19 +503,26 @@ def _parts_from_index(index: CorpusIndex) -> dict[str, _DocPart]:
     return parts
 
 
-def _process(documents: list[Document], progress: Progress | None) -> dict[str, _DocPart]:
+def _process(
+    documents: list[Document], progress: Progress | None, stage: Stage
+) -> dict[str, _DocPart]:
     """Clean, annotate and embed new or changed documents."""
     from qabot.annotation import annotate
     from qabot.cleaning import clean, title_of
     from qabot.embedding import DIMENSION, embed
 
-    cleaned = [(doc, clean(doc)) for doc in documents]
+    cleaned = []
+    for doc in documents:
+        cleaned.append((doc, clean(doc)))
+        stage("cleaning")
     total_blocks = sum(len(blocks) for _, blocks in cleaned)
     done = 0
 
     def tick() -> None:
         nonlocal done
         done += 1
+        if done == 1:
+            stage("annotating")
         if progress:
             progress("annotating", done, total_blocks)
 
@@ -355,7 +535,7 @@ def _process(documents: list[Document], progress: Progress | None) -> dict[str, 
             texts.append(p.text)
             if len(p.sentences) > 1:
                 texts.extend(p.text[s.start - p.start : s.end - p.start] for s in p.sentences)
-    vectors = _embed_batches(texts, embed, progress)
+    vectors = _embed_batches(texts, embed, progress, stage)
 
     parts: dict[str, _DocPart] = {}
     row = 0
@@ -384,12 +564,17 @@ def _process(documents: list[Document], progress: Progress | None) -> dict[str, 
 
 
 def _embed_batches(
-    texts: list[str], embed: Callable[[list[str]], np.ndarray], progress: Progress | None
+    texts: list[str],
+    embed: Callable[[list[str]], np.ndarray],
+    progress: Progress | None,
+    stage: Stage,
 ) -> np.ndarray:
     batch = 256
     out: list[np.ndarray] = []
     for i in range(0, len(texts), batch):
         out.append(embed(texts[i : i + batch]))
+        if i == 0:
+            stage("embedding")
         if progress:
             progress("embedding", min(i + batch, len(texts)), len(texts))
     from qabot.embedding import DIMENSION
@@ -403,81 +588,101 @@ def update_index(
     *,
     rebuild: bool = False,
     progress: Progress | None = None,
+    wait_seconds: float = LOCK_WAIT_SECONDS,
 ) -> IndexReport:
-    """Bring the index at ``index_dir`` in line with ``seeds_dir``; see the module docstring."""
+    """Bring the index at ``index_dir`` in line with ``seeds_dir``; see the module docstring.
+
+    A second rebuild of the same index waits up to ``wait_seconds`` for the first, then
+    raises QabotError. Disk errors (full, read-only) are one-line QabotErrors too.
+    """
+    _check_index_dir(index_dir)
+    try:
+        with index_lock(index_dir, wait_seconds) as lock:
+            return _update_locked(seeds_dir, index_dir, rebuild, progress, lock)
+    except (OSError, sqlite3.Error) as exc:
+        raise QabotError(f"cannot write the index at {index_dir}: {_one_line(exc)}") from exc
+
+
+def _update_locked(
+    seeds_dir: Path,
+    index_dir: Path,
+    rebuild: bool,
+    progress: Progress | None,
+    lock: IndexLock,
+) -> IndexReport:
     started = time.perf_counter()
-    with index_lock(index_dir):
-        report = IndexReport()
-        old: CorpusIndex | None = None
-        if rebuild:
-            report.rebuilt_reason = "--rebuild"
-        else:
-            try:
-                old = load_index(index_dir)
-            except QabotError as exc:
-                if current_generation(index_dir) is not None:
-                    report.rebuilt_reason = str(exc)
-        stats, report.skipped = scan(seeds_dir)
-        old_files = old.manifest.files if old else {}
-        reusable = _parts_from_index(old) if old else {}
+    report = IndexReport()
+    report.swept = _sweep_leftovers(index_dir)
+    old: CorpusIndex | None = None
+    if rebuild:
+        report.rebuilt_reason = "--rebuild"
+    else:
+        try:
+            old = load_index(index_dir)
+        except QabotError as exc:
+            if (index_dir / CURRENT).exists():
+                report.rebuilt_reason = str(exc)
+    stats, report.skipped = scan(seeds_dir)
+    old_files = old.manifest.files if old else {}
+    reusable = _parts_from_index(old) if old else {}
 
-        parts: dict[str, _DocPart] = {}
-        to_process: list[Document] = []
-        mtime_only = False
-        for i, stat in enumerate(stats):
-            if progress:
-                progress("reading", i + 1, len(stats))
-            entry = old_files.get(stat.name)
-            if _unchanged_by_stat(stat, entry):
-                parts[stat.name] = reusable[stat.name]
-                report.unchanged.append(stat.name)
-                continue
-            doc = read_document(stat)
-            if isinstance(doc, SkippedFile):
-                report.skipped.append(doc)
-                continue
-            if entry is not None and entry.sha256 == doc.sha256:
-                part = reusable[stat.name]
-                part.entry = FileEntry(**{**asdict(part.entry), "mtime_ns": doc.mtime_ns})
-                parts[stat.name] = part
-                report.unchanged.append(stat.name)
-                mtime_only = True
-                continue
-            (report.changed if entry is not None else report.added).append(stat.name)
-            to_process.append(doc)
-        # gone from the folder, or now unreadable: either way no longer in the index
-        report.removed = sorted(set(old_files) - set(parts) - {d.name for d in to_process})
+    lock.stage("reading")
+    parts: dict[str, _DocPart] = {}
+    to_process: list[Document] = []
+    mtime_only = False
+    for i, stat in enumerate(stats):
+        if progress:
+            progress("reading", i + 1, len(stats))
+        entry = old_files.get(stat.name)
+        if _unchanged_by_stat(stat, entry):
+            parts[stat.name] = reusable[stat.name]
+            report.unchanged.append(stat.name)
+            continue
+        doc = read_document(stat)
+        if isinstance(doc, SkippedFile):
+            report.skipped.append(doc)
+            continue
+        if entry is not None and entry.sha256 == doc.sha256:
+            part = reusable[stat.name]
+            part.entry = FileEntry(**{**asdict(part.entry), "mtime_ns": doc.mtime_ns})
+            parts[stat.name] = part
+            report.unchanged.append(stat.name)
+            mtime_only = True
+            continue
+        (report.changed if entry is not None else report.added).append(stat.name)
+        to_process.append(doc)
+    # gone from the folder, or now unreadable: either way no longer in the index
+    report.removed = sorted(set(old_files) - set(parts) - {d.name for d in to_process})
 
-        if not stats or (not to_process and not parts):
-            skipped = "; ".join(f"{s.name}: {s.reason}" for s in report.skipped[:3])
-            raise QabotError(
-                f"no readable .txt or .md files in {seeds_dir}"
-                + (f" (skipped {skipped})" if skipped else "")
-            )
+    if not stats or (not to_process and not parts):
+        skipped = "; ".join(f"{s.name}: {s.reason}" for s in report.skipped[:3])
+        raise QabotError(
+            f"no readable .txt or .md files in {seeds_dir}"
+            + (f" (skipped {skipped})" if skipped else "")
+        )
 
-        report.embedded = 0
-        if to_process:
-            new_parts = _process(to_process, progress)
-            report.embedded = sum(
-                len(p.paragraphs)
-                + sum(len(x.sentences) for x in p.paragraphs if len(x.sentences) > 1)
-                for p in new_parts.values()
-            )
-            parts.update(new_parts)
+    report.embedded = 0
+    if to_process:
+        new_parts = _process(to_process, progress, lock.stage)
+        report.embedded = sum(
+            len(p.paragraphs) + sum(len(x.sentences) for x in p.paragraphs if len(x.sentences) > 1)
+            for p in new_parts.values()
+        )
+        parts.update(new_parts)
 
-        ordered = [parts[s.name] for s in stats if s.name in parts]
-        skipped_changed = old is None or [asdict(s) for s in report.skipped] != [
-            asdict(s) for s in old.manifest.skipped
-        ]
-        if old is not None and not report.touched and not skipped_changed:
-            if mtime_only:
-                _rewrite_manifest(old, ordered)
-        else:
-            _write_generation(index_dir, ordered, report.skipped)
-        report.paragraphs = sum(len(p.paragraphs) for p in ordered)
-        report.sentences = sum(len(x.sentences) for p in ordered for x in p.paragraphs)
-        report.seconds = time.perf_counter() - started
-        return report
+    ordered = [parts[s.name] for s in stats if s.name in parts]
+    skipped_changed = old is None or [asdict(s) for s in report.skipped] != [
+        asdict(s) for s in old.manifest.skipped
+    ]
+    if old is not None and not report.touched and not skipped_changed:
+        if mtime_only:
+            _rewrite_manifest(old, ordered)
+    else:
+        _write_generation(index_dir, ordered, report.skipped, lock.stage)
+    report.paragraphs = sum(len(p.paragraphs) for p in ordered)
+    report.sentences = sum(len(x.sentences) for p in ordered for x in p.paragraphs)
+    report.seconds = time.perf_counter() - started
+    return report
 
 
 def _manifest_for(
@@ -498,51 +703,54 @@ def _manifest_for(
     )
 
 
-def _write_generation(index_dir: Path, parts: list[_DocPart], skipped: list[SkippedFile]) -> None:
+def _write_generation(
+    index_dir: Path, parts: list[_DocPart], skipped: list[SkippedFile], stage: Stage
+) -> None:
+    """Write a generation beside the live one, then switch ``CURRENT`` to it."""
     import faiss
 
     from qabot.embedding import DIMENSION
 
-    generation = (
-        index_dir
-        / f"gen-{time.strftime('%Y%m%d%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
-    )
-    generation.mkdir(parents=True)
-    paragraphs = [p for part in parts for p in part.paragraphs]
-    p_vecs = (
-        np.concatenate([part.paragraph_vectors for part in parts])
-        if parts
-        else np.zeros((0, DIMENSION))
-    )
-    s_vecs = (
-        np.concatenate([part.sentence_vectors for part in parts])
-        if parts
-        else np.zeros((0, DIMENSION))
-    )
-
-    _write_sqlite(
-        generation / "corpus.sqlite", paragraphs, [t for part in parts for t in part.terms]
-    )
-    flat = faiss.IndexFlatIP(DIMENSION)
-    flat.add(np.ascontiguousarray(p_vecs, dtype=np.float32))
-    faiss.write_index(flat, str(generation / "paragraphs.faiss"))
-    with (generation / "sentences.npy").open("wb") as fh:
-        np.save(fh, np.ascontiguousarray(s_vecs, dtype=np.float32), allow_pickle=False)
-
-    checksums = {name: _sha256_file(generation / name) for name in DATA_FILES}
-    _atomic_write(generation / "manifest.json", _manifest_for(parts, skipped, checksums).to_json())
-    for name in DATA_FILES:
-        _fsync(generation / name)
-    _fsync(generation)
-    previous = current_generation(index_dir) if (index_dir / CURRENT).exists() else None
+    # sortable by time, unique per process: "20260123-101112-123456789-4242"
+    name = f"{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**9:09d}-{os.getpid()}"
+    tmp = index_dir / f"{TMP_PREFIX}{name}"
+    tmp.mkdir(parents=True)
+    try:
+        paragraphs = [p for part in parts for p in part.paragraphs]
+        empty = np.zeros((0, DIMENSION), np.float32)
+        p_vecs = np.concatenate([empty, *(part.paragraph_vectors for part in parts)])
+        s_vecs = np.concatenate([empty, *(part.sentence_vectors for part in parts)])
+        _write_sqlite(tmp / "corpus.sqlite", paragraphs, [t for part in parts for t in part.terms])
+        stage("writing")
+        flat = faiss.IndexFlatIP(DIMENSION)
+        flat.add(np.ascontiguousarray(p_vecs, dtype=np.float32))
+        faiss.write_index(flat, str(tmp / "paragraphs.faiss"))
+        with (tmp / "sentences.npy").open("wb") as fh:
+            np.save(fh, np.ascontiguousarray(s_vecs, dtype=np.float32), allow_pickle=False)
+        for data_file in DATA_FILES:
+            _fsync(tmp / data_file)
+        checksums = {data_file: _sha256_file(tmp / data_file) for data_file in DATA_FILES}
+        _atomic_write(tmp / "manifest.json", _manifest_for(parts, skipped, checksums).to_json())
+        generation = index_dir / f"{GEN_PREFIX}{name}"
+        os.rename(tmp, generation)
+        _fsync(index_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    stage("sealed")  # complete and durable, not yet live: the moment before the switch
+    try:
+        previous = current_generation(index_dir)
+    except QabotError:
+        previous = None
     _atomic_write(index_dir / CURRENT, generation.name + "\n")
+    stage("switched")
     # Keep the generation just replaced (a reader may still be loading it); drop older ones.
-    for stale in index_dir.glob("gen-*"):
-        if stale not in (generation, previous):
-            shutil.rmtree(stale, ignore_errors=True)
+    keep = {generation.name} | ({previous.name} if previous else set())
+    _sweep(index_dir, keep)
 
 
 def _rewrite_manifest(old: CorpusIndex, parts: list[_DocPart]) -> None:
+    """Record new mtimes of unchanged files (same checksums, so readers are unaffected)."""
     manifest = _manifest_for(parts, old.manifest.skipped, old.manifest.checksums)
     manifest.created = old.manifest.created
     _atomic_write(old.directory / "manifest.json", manifest.to_json())

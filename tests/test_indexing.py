@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from qabot.errors import QabotError
-from qabot.indexing import CURRENT, current_generation, load_index, update_index
+from qabot.indexing import (
+    CURRENT,
+    FORMAT_VERSION,
+    current_generation,
+    load_index,
+    update_index,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -64,7 +70,7 @@ def test_manifest_records_sources_and_model(seeds_copy: Path, tmp_path: Path) ->
     update_index(seeds_copy, tmp_path / "index")
     generation = current_generation(tmp_path / "index")
     manifest = json.loads((generation / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["format_version"] == 1 and manifest["dimension"] == 384
+    assert manifest["format_version"] == FORMAT_VERSION and manifest["dimension"] == 384
     assert "all-MiniLM-L6-v2" in manifest["model"]
     for entry in manifest["files"]:
         data = (seeds_copy / entry["name"]).read_bytes()
