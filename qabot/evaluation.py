@@ -46,7 +46,7 @@ TYPES = (
     "followup",
     "misspelled",
 )
-RECALL_KS = (1, 3, 5)  # over result.evidence, which holds the top 5 paragraphs
+RECALL_KS = (1, 3, 5, 10)  # over result.evidence, the top paragraphs in retrieval order
 HIT_KS = (1, 3)
 Progress = Callable[[str, int, int], None]
 
@@ -375,7 +375,8 @@ class Metrics:
     recall_at_1: float | None = None
     recall_at_3: float | None = None
     recall_at_5: float | None = None
-    mrr: float | None = None  # of the first gold-document paragraph in the top 5 evidence
+    recall_at_10: float | None = None
+    mrr: float | None = None  # of the first gold-document paragraph among the evidence
     latency_p50_ms: float | None = None
     latency_p95_ms: float | None = None
     spans_checked: int = 0
@@ -676,6 +677,7 @@ _ROWS: list[tuple[str, str, str]] = [
     ("recall_at_1", "doc recall@1", "%"),
     ("recall_at_3", "doc recall@3", "%"),
     ("recall_at_5", "doc recall@5", "%"),
+    ("recall_at_10", "doc recall@10", "%"),
     ("mrr", "doc MRR", "f"),
     ("latency_p50_ms", "latency p50 ms", "ms"),
     ("latency_p95_ms", "latency p95 ms", "ms"),

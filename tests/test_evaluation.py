@@ -111,8 +111,8 @@ def _judgement(**kw) -> Judgement:
 
 def test_summary_by_hand() -> None:
     js = [
-        _judgement(hit_rank=1, exact=1.0, f1=1.0, doc_rank=1, doc_recall=(1.0, 1.0, 1.0)),
-        _judgement(hit_rank=3, f1=0.5, doc_rank=2, doc_recall=(0.0, 1.0, 1.0), latency_ms=30),
+        _judgement(hit_rank=1, exact=1.0, f1=1.0, doc_rank=1, doc_recall=(1.0, 1.0, 1.0, 1.0)),
+        _judgement(hit_rank=3, f1=0.5, doc_rank=2, doc_recall=(0.0, 1.0, 1.0, 1.0), latency_ms=30),
         _judgement(type="conflict", conflict=True, abstained=True, exact=0.0, latency_ms=20),
         _judgement(type="unanswerable", answerable=False, abstained=True, exact=None, f1=None),
         _judgement(type="unanswerable", answerable=False, conflict=True, exact=None, f1=None),
@@ -181,7 +181,7 @@ def test_judge_checks_offsets_support_and_evidence(tmp_path: Path) -> None:
     good = judge(question, result(s1, sentence), 5.0, corpus)
     assert (good.hit_rank, good.exact, good.f1, good.short) == (1, 1.0, 1.0, True)
     assert good.support_hit is True and good.bad_spans == ()
-    assert good.doc_rank == 2 and good.doc_recall == (0.0, 1.0, 1.0)
+    assert good.doc_rank == 2 and good.doc_recall == (0.0, 1.0, 1.0, 1.0)
 
     # A span whose text does not match the file at its offsets is an invalid citation.
     bad = judge(question, result(s1 + 1, sentence), 5.0, corpus)
