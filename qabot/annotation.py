@@ -7,6 +7,7 @@ here keeps it off the query path entirely.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterable
 from functools import cache
@@ -17,8 +18,12 @@ from qabot.records import Block, Entity, Paragraph, Sentence
 MAX_PARAGRAPH_WORDS = (
     180  # longer blocks are cut at sentence boundaries (the encoder reads ~256 tokens)
 )
+# spaCy's parser needs memory in proportion to the text it is given: a block with no blank
+# line in it (a 40 MB one-line file) goes to it in pieces of at most this many characters.
+MAX_NLP_CHARS = 10_000
 _ALNUM = re.compile(r"\w")
 _WORD = re.compile(r"\w+")
+_BREAKS = (re.compile(r"\n"), re.compile(r"[.!?…][\"”’)\]]*\s"), re.compile(r"\s"))
 
 
 @cache
@@ -67,6 +72,24 @@ def _chunks(sentences: list[Sentence], text: str, base: int) -> list[list[Senten
     return [g for g in groups if g]
 
 
+def pieces(text: str, limit: int = MAX_NLP_CHARS) -> list[tuple[int, int]]:
+    """Cut ``text`` into consecutive ``(start, end)`` spans of at most ``limit`` characters,
+    preferring a line break, then a sentence end, then a space in the second half of each."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    while len(text) - start > limit:
+        cut = start + limit
+        for pattern in _BREAKS:
+            found = list(pattern.finditer(text, start + limit // 2, cut))
+            if found:
+                cut = found[-1].end()
+                break
+        spans.append((start, cut))
+        start = cut
+    spans.append((start, len(text)))
+    return spans
+
+
 def annotate(
     blocks: list[Block],
     file_text: str,
@@ -74,19 +97,22 @@ def annotate(
 ) -> list[Paragraph]:
     """Turn one document's cleaned blocks into indexed paragraphs with sentences and entities."""
     paragraphs: list[Paragraph] = []
-    texts: Iterable[str] = (b.text for b in blocks)
-    for block, doc in zip(blocks, _nlp().pipe(texts, batch_size=64), strict=True):
-        if block.kind == "heading":
+    jobs = [(i, s, e) for i, b in enumerate(blocks) for s, e in pieces(b.text)]
+    texts: Iterable[str] = (blocks[i].text[s:e] for i, s, e in jobs)
+    docs = zip(jobs, _nlp().pipe(texts, batch_size=64), strict=True)
+    for i, group in itertools.groupby(docs, key=lambda job_doc: job_doc[0][0]):
+        block = blocks[i]
+        sentences: list[Sentence] = []
+        entities: list[Entity] = []
+        for (_, s, e), doc in group:
+            base = block.start + s
+            if block.kind != "heading":
+                sentences += _sentences(doc, base, block.text[s:e])
+            entities += [Entity(base + x.start_char, base + x.end_char, x.label_) for x in doc.ents]
+        if block.kind == "heading" or not sentences:
             sentences = [Sentence(block.start, block.end)]
-        else:
-            sentences = _sentences(doc, block.start, block.text) or [
-                Sentence(block.start, block.end)
-            ]
-        entities = [
-            Entity(block.start + e.start_char, block.start + e.end_char, e.label_) for e in doc.ents
-        ]
-        for group in _chunks(sentences, block.text, block.start):
-            start, end = group[0].start, group[-1].end
+        for chunk in _chunks(sentences, block.text, block.start):
+            start, end = chunk[0].start, chunk[-1].end
             paragraphs.append(
                 Paragraph(
                     doc=block.doc,
@@ -95,7 +121,7 @@ def annotate(
                     end=end,
                     text=file_text[start:end],
                     kind=block.kind,
-                    sentences=tuple(group),
+                    sentences=tuple(chunk),
                     entities=tuple(e for e in entities if start <= e.start and e.end <= end),
                 )
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import unicodedata
 from collections.abc import Sequence
@@ -20,17 +21,24 @@ MAX_QUESTION_CHARS = 1000
 MAX_EVIDENCE = 10  # every paragraph the answerer read, so each citation has its scores
 DEFAULT_SEEDS = Path("seeds")
 DEFAULT_INDEX = Path("index")
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+NO_WORDS = "the question has no words to look for (only punctuation, symbols or common words)"
 
 
 def clean_question(question: str) -> str:
-    """Strip control characters and surrounding space; refuse empty or huge questions."""
+    """Strip control characters and surrounding space; refuse empty or huge questions.
+
+    The length is checked before anything else is done with the text, so a pasted
+    megabyte costs nothing but this one comparison.
+    """
     if not isinstance(question, str):
         raise QabotError("question must be text")
     if len(question) > 100 * MAX_QUESTION_CHARS:
         raise QabotError(
             f"question is too long ({len(question):,} characters; limit {MAX_QUESTION_CHARS})"
         )
-    text = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in question)
+    text = _ANSI.sub(" ", question)  # a pasted colour code is not part of the question
+    text = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in text)
     text = " ".join(text.split())
     if not text:
         raise QabotError("question is empty")
@@ -73,6 +81,18 @@ class QABot:
         turn = conversation.resolve(text, earlier)
 
         words = self.retriever.analyze(turn.question)
+        if not words and not turn.context:
+            # "?!", "👍", "the": nothing to look for; any quote would be a guess
+            return AskResult(
+                question=text,
+                resolved_question=turn.resolved,
+                answers=[],
+                abstained=True,
+                conflict=False,
+                evidence=[],
+                timings_ms={"total": round((time.perf_counter() - t0) * 1000, 2)},
+                note=NO_WORDS,
+            )
         vectors = embed([turn.question, turn.context] if turn.context else [turn.question])
         own = qvec = vectors[0]
         if turn.context:

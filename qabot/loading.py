@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat as stat_mode
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,10 +26,30 @@ class FileStat:
     mtime_ns: int
 
 
+def display_name(name: str) -> str:
+    """A file name fit for a terminal, JSON and SQLite: undecodable bytes and control
+    characters written as ``\\xNN`` escapes."""
+    raw = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(f"\\x{ord(ch):02x}" if unicodedata.category(ch) == "Cc" else ch for ch in raw)
+
+
+def _name_problem(name: str) -> str:
+    """Why a name cannot be indexed as is: citations, JSON and the terminal all show it."""
+    if display_name(name) == name:
+        return ""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "file name is not valid UTF-8"
+    return "file name contains control characters"
+
+
 def scan(seeds_dir: Path) -> tuple[list[FileStat], list[SkippedFile]]:
     """List the ``.txt``/``.md`` files under ``seeds_dir`` (recursively, sorted by name).
 
-    Hidden files and folders are ignored; symlinked folders are not followed (no loops).
+    Hidden files and folders are ignored. Symlinked folders are not followed (no loops) and
+    are named in the skipped list, as are unreadable folders and files that are not regular
+    files (a FIFO would block the reader forever).
     """
     if not seeds_dir.exists():
         raise QabotError(f"seeds folder not found: {seeds_dir}")
@@ -35,20 +57,41 @@ def scan(seeds_dir: Path) -> tuple[list[FileStat], list[SkippedFile]]:
         raise QabotError(f"seeds path is not a folder: {seeds_dir}")
     found: list[FileStat] = []
     skipped: list[SkippedFile] = []
-    for root, dirs, files in os.walk(seeds_dir, onerror=None, followlinks=False):
+
+    def relative(path: Path) -> str:
+        return display_name(path.relative_to(seeds_dir).as_posix())
+
+    def folder_error(exc: OSError) -> None:
+        path = Path(exc.filename) if exc.filename else seeds_dir
+        where = relative(path) + "/" if path != seeds_dir else "."
+        skipped.append(SkippedFile(where, f"cannot read folder: {exc.strerror or exc}"))
+
+    for root, dirs, files in os.walk(seeds_dir, onerror=folder_error, followlinks=False):
+        here = Path(root)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for d in dirs:
+            if (here / d).is_symlink():
+                skipped.append(SkippedFile(relative(here / d) + "/", "symlinked folder"))
         for filename in sorted(files):
             if filename.startswith(".") or not filename.lower().endswith(SUFFIXES):
                 continue
-            path = Path(root) / filename
+            path = here / filename
             name = path.relative_to(seeds_dir).as_posix()
+            problem = _name_problem(name)
+            if problem:
+                skipped.append(SkippedFile(display_name(name), problem))
+                continue
             try:
                 st = path.stat()
             except OSError as exc:
                 skipped.append(SkippedFile(name, f"cannot stat: {exc.strerror or exc}"))
                 continue
+            if not stat_mode.S_ISREG(st.st_mode):
+                skipped.append(SkippedFile(name, "not a regular file"))
+                continue
             found.append(FileStat(name, path, st.st_size, st.st_mtime_ns))
     found.sort(key=lambda f: f.name)
+    skipped.sort(key=lambda s: s.name)
     return found, skipped
 
 
@@ -60,17 +103,39 @@ def decode(data: bytes) -> str:
     return data.decode("utf-8")
 
 
+def _read_bounded(path: Path) -> bytes:
+    """At most MAX_FILE_BYTES + 1 bytes of a regular file; never blocks on a FIFO."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat_mode.S_ISREG(os.fstat(fd).st_mode):
+            raise IsADirectoryError(0, "not a regular file")
+        chunks: list[bytes] = []
+        left = MAX_FILE_BYTES + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def read_document(stat: FileStat) -> Document | SkippedFile:
     """Read one file, or say in a few words why it cannot be indexed."""
+    limit = f"limit {MAX_FILE_BYTES // (1024 * 1024)} MB"
     if stat.size > MAX_FILE_BYTES:
-        return SkippedFile(stat.name, f"too large ({stat.size // (1024 * 1024)} MB; limit 50 MB)")
+        return SkippedFile(stat.name, f"too large ({stat.size // (1024 * 1024)} MB; {limit})")
     try:
-        data = stat.path.read_bytes()
+        data = _read_bounded(stat.path)
     except PermissionError:
         return SkippedFile(stat.name, "unreadable: permission denied")
     except OSError as exc:
         return SkippedFile(stat.name, f"unreadable: {exc.strerror or exc}")
-    if b"\x00" in data[:8192]:
+    if len(data) > MAX_FILE_BYTES:  # it grew after the scan
+        return SkippedFile(stat.name, f"too large (over {limit})")
+    if b"\x00" in data:
         return SkippedFile(stat.name, "binary file")
     try:
         text = decode(data)
