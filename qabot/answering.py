@@ -211,6 +211,8 @@ class Answerer:
             matrix = np.stack([vectors[w] for w in words])
             credit = 0.0
             for qw in c.missing:
+                if tokens.closed_class(qw.word):  # "Monday" is close to "Tuesday", never it
+                    continue
                 best = float(np.max(matrix @ vectors[qw.word]))
                 credit += (
                     idf[qw.word] * SOFT_MAX * min(1.0, max(0.0, (best - SOFT_FLOOR) / SOFT_SPAN))

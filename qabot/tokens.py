@@ -57,3 +57,19 @@ def stem(word: str) -> str:
 def terms(text: str) -> list[str]:
     """BM25 terms: stems of content words."""
     return [stem(w) for w in words(text) if w not in STOPWORDS]
+
+
+# Words a letter or two apart that name different things ("tuesday"/"thursday",
+# "june"/"july"): fuzzy matching must never treat one as a misspelling of another.
+_WEEKDAYS = "monday tuesday wednesday thursday friday saturday sunday"
+_MONTHS = "january february march april may june july august september october november december"
+_CLOSED_CLASSES = (frozenset(_WEEKDAYS.split()), frozenset(_MONTHS.split()))
+
+
+def closed_class(word: str) -> bool:
+    return any(word in cls for cls in _CLOSED_CLASSES)
+
+
+def distinct(a: str, b: str) -> bool:
+    """Whether two different words are members of one closed class (weekdays, months)."""
+    return a != b and any(a in cls and b in cls for cls in _CLOSED_CLASSES)

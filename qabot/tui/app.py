@@ -25,7 +25,7 @@ from textual.widgets import Footer, Header, Input, ProgressBar, Static
 from qabot.errors import QabotError
 from qabot.tui.export import to_markdown
 from qabot.tui.screens import ArticleScreen, HelpScreen
-from qabot.tui.widgets import EvidencePanel, QuestionInput, SpanItem, TurnView
+from qabot.tui.widgets import ChatLog, EvidencePanel, QuestionInput, SpanItem, TurnView
 
 if TYPE_CHECKING:
     from qabot.api import QABot
@@ -70,7 +70,7 @@ class QabotApp(App[None]):
         yield Header()
         yield Static(Content.styled("loading the index and the model…", "italic"), id="status")
         with Horizontal(id="main"):
-            yield VerticalScroll(id="log")
+            yield ChatLog(id="log")
             yield EvidencePanel(id="evidence")
         yield ProgressBar(id="progress", show_eta=False)
         yield QuestionInput(placeholder="Ask a question about the corpus…  (F1: help)", id="ask")

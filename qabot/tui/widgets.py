@@ -155,17 +155,29 @@ class TurnView(Vertical):
         self.mount_all(widgets)
 
 
+class ChatLog(VerticalScroll, can_focus=False):
+    """The conversation; focus goes to its answers and sources, not to the log itself."""
+
+
 class EvidencePanel(VerticalScroll):
     """The selected answer's paragraph with the cited span highlighted, and how it was found."""
 
     def compose(self):  # type: ignore[no-untyped-def]
-        yield Static(Content.styled("Evidence", "bold"), id="evidence-title")
-        yield Static(
-            Content.styled("Select an answer or a source (Tab, ↑/↓) to see its paragraph.", "dim"),
-            id="evidence-where",
+        yield Static(id="evidence-title")
+        yield Static(id="evidence-where")
+        yield Static(id="evidence-scores")
+        yield Static(id="evidence-text")
+
+    def on_mount(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.query_one("#evidence-title", Static).update(Content.styled("Evidence", "bold"))
+        self.query_one("#evidence-where", Static).update(
+            Content.styled("Select an answer or a source (Tab, ↑/↓) to see its paragraph.", "dim")
         )
-        yield Static("", id="evidence-scores")
-        yield Static("", id="evidence-text")
+        self.query_one("#evidence-scores", Static).update("")
+        self.query_one("#evidence-text", Static).update("")
 
     def show(self, span: Span, result: AskResult) -> None:
         evidence = views.find_evidence(result, span)
@@ -184,7 +196,3 @@ class EvidencePanel(VerticalScroll):
             text = views.marked(span.text, span.start, span.start, end, span.short)
         self.query_one("#evidence-text", Static).update(text)
         self.scroll_home(animate=False)
-
-    def clear(self) -> None:
-        self.remove_children()
-        self.mount_all(list(self.compose()))

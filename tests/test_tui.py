@@ -1,0 +1,294 @@
+"""The Textual chat, driven headless with ``App.run_test`` and ``Pilot`` over the real seeds."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from textual.content import Content
+from textual.pilot import Pilot
+from textual.widgets import Static
+
+from qabot.records import AskResult
+from qabot.tui import views
+from qabot.tui.app import QabotApp
+from qabot.tui.screens import ArticleScreen, HelpScreen
+from qabot.tui.widgets import EvidencePanel, QuestionInput, SpanItem, TurnView
+from tests.conftest import SEEDS, file_text
+
+pytestmark = pytest.mark.slow
+
+TRUCE = "How long a truce with Hamas has the U.S. been pressing Israel to accept?"
+DEFENSE = "Who is Israel's defense minister?"
+FOLLOW_UP = "And who did he meet on Tuesday?"
+UNANSWERED = "When did Netanyahu publish the video accusing the U.S. of holding back weapons?"
+CONFLICT = "Can Hamas be defeated without a ground offensive in Rafah?"
+INJECTED = (
+    "Harbor Authority reopens the northern port\n\n"
+    "The spokeswoman of the Harbor Authority, [bold]Mirela Quastova[/bold], said the northern "
+    "port reopened on Friday after the storm. [link=https://example.com]Read more[/link] "
+    "\x1b[31mALERT\x1b[0m\x1b]0;pwned\x07\n"
+)
+
+
+def run(app: QabotApp, scenario: Callable[[Pilot], Awaitable[None]]) -> None:
+    async def main() -> None:
+        async with app.run_test(size=(160, 50)) as pilot:
+            await scenario(pilot)
+
+    asyncio.run(main())
+
+
+async def ask(pilot: Pilot, question: str) -> TurnView:
+    app = pilot.app
+    assert isinstance(app, QabotApp)
+    box = app.query_one(QuestionInput)
+    box.focus()
+    box.value = question
+    await pilot.press("enter")
+    await settle(pilot)
+    turn = app.turns[-1]
+    assert turn.question == question
+    return turn
+
+
+async def settle(pilot: Pilot) -> None:
+    """Wait for the workers (loading, answering) and for the UI to catch up with them."""
+    for _ in range(3):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+def plain(widget: Static) -> str:
+    content = widget.visual
+    assert isinstance(content, Content)
+    return content.plain
+
+
+def styled_text(content: Content, style: str) -> str:
+    """The characters of ``content`` that carry ``style``."""
+    return "".join(content.plain[s.start : s.end] for s in content.spans if style in str(s.style))
+
+
+@pytest.fixture
+def app(bot, tmp_path: Path) -> QabotApp:
+    return QabotApp(SEEDS, bot.index_dir, bot=bot, export_dir=tmp_path)
+
+
+def test_answer_shows_quote_short_answer_citation_and_highlighted_span(app: QabotApp) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        turn = await ask(pilot, TRUCE)
+        result = turn.result
+        assert isinstance(result, AskResult) and not result.abstained
+        first = result.answers[0]
+        answer_item = turn.query(".answer").first(SpanItem)
+        text = plain(answer_item)
+        assert first.text in text and "six-week" in text
+        assert first.short_answer is not None
+        assert styled_text(answer_item.visual, views.SHORT_STYLE) == first.short_answer.text
+        sources = [plain(s) for s in turn.query(".source").results(SpanItem)]
+        assert sources[0].startswith("[1] ")
+        assert first.doc in sources[0] and f"chars {first.start}–{first.end}" in sources[0]
+        # every source line is an exact span of its file
+        for item in turn.query(SpanItem).results(SpanItem):
+            assert (
+                file_text(SEEDS, item.span.doc)[item.span.start : item.span.end] == item.span.text
+            )
+        # the evidence panel shows the cited paragraph with the span highlighted, and the scores
+        panel = app.query_one(EvidencePanel)
+        shown = panel.query_one("#evidence-text", Static).visual
+        assert styled_text(shown, views.SPAN_STYLE) == first.text
+        scores = plain(panel.query_one("#evidence-scores", Static))
+        assert "BM25" in scores and "dense" in scores and "fused" in scores
+
+    run(app, scenario)
+
+
+def test_follow_up_leans_on_the_earlier_question(app: QabotApp) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        first = await ask(pilot, DEFENSE)
+        assert first.result and first.result.answers[0].short_answer
+        assert first.result.answers[0].short_answer.text == "Yoav Gallant"
+        turn = await ask(pilot, FOLLOW_UP)
+        result = turn.result
+        assert result is not None and DEFENSE in result.resolved_question
+        assert "read as:" in " ".join(plain(s) for s in turn.query(Static).results(Static))
+        top = result.answers[0]
+        assert top.short_answer and top.short_answer.text == "Lloyd Austin"
+        assert "Tuesday" in top.text
+
+    run(app, scenario)
+
+
+def test_abstention_says_so_and_shows_closest_evidence_as_such(app: QabotApp) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        turn = await ask(pilot, UNANSWERED)
+        assert turn.result is not None and turn.result.abstained
+        assert "does not answer" in plain(turn.query_one(".abstained", Static))
+        items = list(turn.query(SpanItem).results(SpanItem))
+        assert items and not any(i.span.is_answer for i in items)
+        assert not turn.query(".answer")
+        items[0].focus()
+        await pilot.pause()
+        title = plain(app.query_one("#evidence-title", Static))
+        assert "closest evidence (not an answer)" in title
+
+    run(app, scenario)
+
+
+def test_conflict_marks_disagreement_and_cites_each_version(app: QabotApp) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        turn = await ask(pilot, CONFLICT)
+        assert turn.result is not None and turn.result.conflict
+        assert "Sources disagree" in plain(turn.query_one(".conflict", Static))
+        answers = list(turn.query(".answer").results(SpanItem))
+        assert len(answers) >= 2
+        texts = {a.span.text for a in answers}
+        assert any("cannot defeat Hamas without entering Rafah" in t for t in texts)
+        assert any("abandon the ground offensive" in t for t in texts)
+
+    run(app, scenario)
+
+
+def test_up_and_down_recall_earlier_questions(app: QabotApp) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        await ask(pilot, TRUCE)
+        await ask(pilot, DEFENSE)
+        box = app.query_one(QuestionInput)
+        box.focus()
+        await pilot.press(*"draft")
+        await pilot.press("up")
+        assert box.value == DEFENSE
+        await pilot.press("up")
+        assert box.value == TRUCE
+        await pilot.press("up")  # no earlier question: stays
+        assert box.value == TRUCE
+        await pilot.press("down")
+        assert box.value == DEFENSE
+        await pilot.press("down")
+        assert box.value == "draft"
+
+    run(app, scenario)
+
+
+def test_keyboard_moves_between_answers_and_opens_the_article(app: QabotApp) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        turn = await ask(pilot, DEFENSE)
+        items = list(turn.query(SpanItem).results(SpanItem))
+        assert len(items) >= 3
+        await pilot.press("tab")
+        assert app.focused is items[0]
+        await pilot.press("down")
+        assert app.focused is items[1]
+        where = plain(app.query_one("#evidence-where", Static))
+        assert items[1].span.doc in where and f"chars {items[1].span.start}" in where
+        await pilot.press("up")
+        assert app.focused is items[0]
+        await pilot.press("enter")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ArticleScreen)
+        hits = list(screen.query(".hit").results(Static))
+        assert hits and items[0].span.text in plain(hits[0])
+        assert styled_text(hits[0].visual, views.SPAN_STYLE).startswith(items[0].span.text[:20])
+        await pilot.press("escape")
+        assert not isinstance(app.screen, ArticleScreen)
+        await pilot.press("escape")
+        assert isinstance(app.focused, QuestionInput)
+
+    run(app, scenario)
+
+
+def test_export_writes_markdown_with_citations(app: QabotApp, tmp_path: Path) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        turn = await ask(pilot, TRUCE)
+        await ask(pilot, UNANSWERED)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        files = list(tmp_path.glob("qabot-chat-*.md"))
+        assert len(files) == 1
+        text = files[0].read_text(encoding="utf-8")
+        assert f"## 1. {TRUCE}" in text and f"## 2. {UNANSWERED}" in text
+        first = turn.result.answers[0] if turn.result else None
+        assert first is not None
+        assert f"> {first.text}" in text
+        assert f"[1] {first.title} — `{first.doc}`" in text
+        assert f"characters {first.start}–{first.end}" in text
+        assert "**The corpus does not answer this question.**" in text
+        # the slash command writes where it is told
+        target = tmp_path / "named.md"
+        box = app.query_one(QuestionInput)
+        box.value = f"/export {target}"
+        await pilot.press("enter")
+        await pilot.pause()
+        named = target.read_text(encoding="utf-8")
+        assert named.splitlines()[1:] == text.splitlines()[1:]  # the title holds the time
+
+    run(app, scenario)
+
+
+def test_clear_empties_the_chat_and_the_conversation(app: QabotApp) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        await ask(pilot, DEFENSE)
+        await pilot.press("ctrl+l")
+        await pilot.pause()
+        assert not app.query(TurnView) and app.turns == [] and app.history == []
+        turn = await ask(pilot, FOLLOW_UP)  # no earlier question to lean on any more
+        assert turn.result is not None and turn.result.resolved_question == FOLLOW_UP
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+    run(app, scenario)
+
+
+def test_bad_question_is_one_line_in_the_chat(app: QabotApp) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        turn = await ask(pilot, "x" * 5000)
+        assert turn.result is None
+        assert plain(turn.query_one(".error", Static)).startswith("error: question is too long")
+
+    run(app, scenario)
+
+
+def test_markup_and_escapes_in_a_seed_are_shown_literally(seeds_copy: Path, tmp_path: Path) -> None:
+    """Loads in the background over a corpus with an injected article, then rebuilds."""
+    (seeds_copy / "005_injected.txt").write_text(INJECTED, encoding="utf-8")
+    app = QabotApp(seeds_copy, tmp_path / "index", export_dir=tmp_path)
+
+    async def scenario(pilot: Pilot) -> None:
+        await settle(pilot)
+        assert "6 documents" in plain(app.query_one("#status", Static))
+        turn = await ask(pilot, "Who is the spokeswoman of the Harbor Authority?")
+        assert turn.result is not None and not turn.result.abstained
+        assert turn.result.answers[0].doc == "005_injected.txt"
+        answer = plain(turn.query(".answer").first(Static))
+        assert "[bold]Mirela Quastova[/bold]" in answer
+        item = turn.query(".answer").first(SpanItem)
+        item.focus()
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        article = "\n".join(plain(b) for b in app.screen.query(".block").results(Static))
+        assert "[link=https://example.com]Read more[/link]" in article
+        assert "\\x1b[31mALERT\\x1b[0m\\x1b]0;pwned\\x07" in article
+        assert "\x1b" not in article and "\x07" not in article
+        await pilot.press("escape")
+        # a seed added while the chat is open is picked up by a rebuild in a worker
+        shutil.copy(seeds_copy / "005_injected.txt", seeds_copy / "006_copy.txt")
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert "7 documents" in plain(app.query_one("#status", Static))
+
+    run(app, scenario)
+
+
+def test_marked_never_parses_markup() -> None:
+    text = "a [b]bold[/b] \x1b[2J word"
+    content = views.marked(text, 100, 102, 113, None)
+    assert content.plain == "a [b]bold[/b] \\x1b[2J word"
+    assert styled_text(content, views.SPAN_STYLE) == "[b]bold[/b]"
