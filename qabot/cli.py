@@ -178,6 +178,100 @@ def index(rebuild: bool, seeds_dir: Path, index_dir: Path) -> None:
     _fail_cleanly(run)
 
 
+@main.command(name="eval")
+@click.argument("question_set", required=False, type=click.Path(path_type=Path))
+@click.option(
+    "--benchmark",
+    type=click.Choice(["squad", "squad2", "scifact"]),
+    help="A public benchmark from ../shared/benchmarks instead of QUESTION_SET.",
+)
+@click.option(
+    "--predictions",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write qabot's answer to each question here (JSON Lines).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option(
+    "--compare",
+    "compare_to",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="An earlier `qabot eval --json` output to show the difference to.",
+)
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N questions.")
+@click.option(
+    "--cache",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where benchmarks keep their corpus and index [default: ~/.cache/qabot/bench].",
+)
+@seeds_option
+@index_option
+def eval_command(
+    question_set: Path | None,
+    benchmark: str | None,
+    predictions: Path | None,
+    as_json: bool,
+    compare_to: Path | None,
+    limit: int | None,
+    cache: Path | None,
+    seeds_dir: Path,
+    index_dir: Path,
+) -> None:
+    """Score qabot on QUESTION_SET (JSON Lines) or on a public --benchmark."""
+
+    def run() -> None:
+        from dataclasses import asdict
+
+        from qabot import evaluation
+
+        if (question_set is None) == (benchmark is None):
+            raise QabotError("give a question set file or --benchmark NAME (one of them)")
+        if benchmark == "scifact" and predictions:
+            raise QabotError("--predictions is for question answering; scifact is retrieval only")
+        questions = evaluation.load_questions(question_set) if question_set else []
+        earlier = evaluation.load_run(compare_to) if compare_to else None
+        try:
+            out = predictions.open("w", encoding="utf-8") if predictions else None
+        except OSError as exc:
+            raise QabotError(f"cannot write {predictions}: {exc.strerror or exc}") from None
+
+        def write(p: evaluation.Prediction) -> None:
+            if out:
+                out.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
+                out.flush()
+
+        try:
+            with _progress() as progress:
+                if benchmark:
+                    from qabot import benchmarks
+
+                    rep = benchmarks.run(benchmark, cache, limit, progress, write)
+                else:
+                    from qabot.api import QABot
+
+                    bot = QABot(seeds_dir, index_dir, progress=progress)
+                    chosen = questions[:limit] if limit else questions
+                    rep = evaluation.evaluate(bot, chosen, str(question_set), progress, write)
+        finally:
+            if out:
+                out.close()
+        deltas = evaluation.compare(earlier, rep.to_dict()) if earlier is not None else None
+        if as_json:
+            data = rep.to_dict()
+            if deltas is not None:
+                data["compare"] = [asdict(d) for d in deltas]
+            click.echo(json.dumps(data, ensure_ascii=False, indent=1))
+            return
+        if isinstance(rep, evaluation.EvalReport):
+            click.echo(evaluation.format_report(rep))
+        else:
+            click.echo(evaluation.format_retrieval(rep))
+        if deltas is not None:
+            click.echo(f"\ncompared with {compare_to}:")
+            click.echo(evaluation.format_comparison(deltas))
+
+    _fail_cleanly(run)
+
+
 @main.command()
 @seeds_option
 @index_option
