@@ -499,7 +499,10 @@ def ask_all(
     progress: Progress | None = None,
     on_prediction: Callable[[Prediction], None] | None = None,
 ) -> list[Prediction]:
-    """Ask each question exactly as the chat would (follow-ups with their history)."""
+    """Ask each question exactly as the chat would (follow-ups with their history).
+
+    Ctrl+C stops early and keeps the answers so far: a long benchmark still reports something.
+    """
     from qabot.embedding import embed
 
     embed(["warm-up"])  # load the model first, so the first question's latency is its own
@@ -510,6 +513,8 @@ def ask_all(
             result = bot.ask(q.question, q.history)
         except QabotError as exc:
             raise QabotError(f"question {q.id}: {exc}") from None
+        except KeyboardInterrupt:
+            break
         prediction = Prediction(q, result, (time.perf_counter() - started) * 1000)
         out.append(prediction)
         if on_prediction:
@@ -541,6 +546,10 @@ def evaluate(
             "is this the question set of these seeds?"
         )
     predictions = ask_all(bot, questions, progress, on_prediction)
+    if len(predictions) < len(questions):
+        notes.append(
+            f"INTERRUPTED: only the first {len(predictions)} of {len(questions)} questions"
+        )
     judgements = [judge(p.question, p.result, p.latency_ms, corpus) for p in predictions]
     return report(name, judgements, notes)
 
