@@ -18,6 +18,7 @@ from qabot.records import AskResult, Evidence
 from qabot.retrieval import Query, Retriever
 
 MAX_QUESTION_CHARS = 1000
+REFERENT_LABELS = frozenset({"PERSON", "ORG", "GPE", "NORP"})
 MAX_EVIDENCE = 10  # every paragraph the answerer read, so each citation has its scores
 DEFAULT_SEEDS = Path("seeds")
 DEFAULT_INDEX = Path("index")
@@ -78,7 +79,10 @@ class QABot:
         t0 = time.perf_counter()
         text = clean_question(question)
         earlier = [clean_question(h) for h in history if h and h.strip()]
-        turn = conversation.resolve(text, earlier)
+        referents: tuple[str, ...] = ()
+        if earlier and conversation.leans_back(text):
+            referents = self._named_by(earlier[-1])
+        turn = conversation.resolve(text, earlier, referents)
 
         words = self.retriever.analyze(turn.question)
         if not words and not turn.context:
@@ -93,14 +97,13 @@ class QABot:
                 timings_ms={"total": round((time.perf_counter() - t0) * 1000, 2)},
                 note=NO_WORDS,
             )
-        vectors = embed([turn.question, turn.context] if turn.context else [turn.question])
+        context = turn.retrieval_context
+        vectors = embed([turn.question, context] if context else [turn.question])
         own = qvec = vectors[0]
-        if turn.context:
+        if context:
             weight = conversation.CONTEXT_WEIGHT * (1.5 if turn.leans_back else 1.0)
             own = {qw.word for qw in words}
-            words += [
-                qw for qw in self.retriever.analyze(turn.context, weight) if qw.word not in own
-            ]
+            words += [qw for qw in self.retriever.analyze(context, weight) if qw.word not in own]
             qvec = qvec + weight * vectors[1]
             qvec = (qvec / np.linalg.norm(qvec)).astype(np.float32)
         query = Query(words, qvec, own)
@@ -108,7 +111,10 @@ class QABot:
 
         hits = self.retriever.search(query, k=max(MAX_EVIDENCE, 10))
         t2 = time.perf_counter()
-        candidates = self.answerer.candidates(hits, query, turn.question)
+        # What a follow-up leans on (the earlier question, the name its answer gave) is what
+        # the question is about, never its answer.
+        about = (turn.context, *turn.referents) if turn.leans_back else ()
+        candidates = self.answerer.candidates(hits, query, turn.question, about)
         answers, abstained, conflict, note = self.answerer.answer(candidates, turn.question)
         t3 = time.perf_counter()
 
@@ -146,6 +152,19 @@ class QABot:
             note=note,
         )
 
+    def _named_by(self, question: str) -> tuple[str, ...]:
+        """The name the answer to an earlier question gave ("Yoav Gallant" for "Who is
+        Israel's defense minister?"), so that "he" in a follow-up can be looked for by name.
+
+        The earlier question is answered again on its own: history holds questions only, and
+        the answer it gets is the one the user saw (``ask`` is deterministic).
+        """
+        result = self.ask(question)
+        if result.abstained or not result.answers:
+            return ()
+        short = result.answers[0].short_answer
+        return (short.text,) if short is not None and short.label in REFERENT_LABELS else ()
+
 
 def open_index(
     seeds_dir: Path, index_dir: Path, *, progress: Progress | None = None
@@ -156,7 +175,11 @@ def open_index(
     Returns the index and the report of the indexing work done (None when none was needed).
     """
     if not seeds_dir.is_dir():
-        raise QabotError(f"seeds folder not found: {seeds_dir}")
+        raise QabotError(
+            f"seeds path is not a folder: {seeds_dir}"
+            if seeds_dir.exists()
+            else f"seeds folder not found: {seeds_dir}"
+        )
     try:
         index = load_index(index_dir)
         if not is_stale(seeds_dir, index.manifest):
