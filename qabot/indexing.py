@@ -358,12 +358,14 @@ class IndexLock:
     def __init__(self, fh: Any) -> None:
         self._fh = fh
 
-    def stage(self, name: str) -> None:
+    def stage(self, name: str, *, checkpoint: bool = True) -> None:
+        """Say which stage the rebuild is in; at a checkpoint (inside the stage, work done
+        and work left) the failpoint of that name, if set, stops the process."""
         self._fh.seek(0)
         self._fh.truncate()
         self._fh.write(f"pid {os.getpid()} {name}\n")
         self._fh.flush()
-        if os.environ.get(FAILPOINT_ENV) == name:
+        if checkpoint and os.environ.get(FAILPOINT_ENV) == name:
             os.kill(os.getpid(), signal.SIGSTOP)
 
 
@@ -399,9 +401,9 @@ def index_lock(index_dir: Path, wait_seconds: float = LOCK_WAIT_SECONDS) -> Iter
                     ) from None
                 time.sleep(0.2)
         lock = IndexLock(fh)
-        lock.stage("locked")
+        lock.stage("locked", checkpoint=False)
         yield lock
-        lock.stage("done")
+        lock.stage("done", checkpoint=False)
     finally:
         fh.close()
 
@@ -462,8 +464,6 @@ def _sweep_leftovers(index_dir: Path) -> list[str]:
 
 # --------------------------------------------------------------------------- building
 
-Stage = Callable[[str], None]
-
 
 @dataclass
 class _DocPart:
@@ -504,17 +504,19 @@ def _parts_from_index(index: CorpusIndex) -> dict[str, _DocPart]:
 
 
 def _process(
-    documents: list[Document], progress: Progress | None, stage: Stage
+    documents: list[Document], progress: Progress | None, lock: IndexLock
 ) -> dict[str, _DocPart]:
     """Clean, annotate and embed new or changed documents."""
     from qabot.annotation import annotate
     from qabot.cleaning import clean, title_of
     from qabot.embedding import DIMENSION, embed
 
+    lock.stage("cleaning", checkpoint=False)
     cleaned = []
     for doc in documents:
         cleaned.append((doc, clean(doc)))
-        stage("cleaning")
+        if len(cleaned) == 1:
+            lock.stage("cleaning")
     total_blocks = sum(len(blocks) for _, blocks in cleaned)
     done = 0
 
@@ -522,10 +524,11 @@ def _process(
         nonlocal done
         done += 1
         if done == 1:
-            stage("annotating")
+            lock.stage("annotating")
         if progress:
             progress("annotating", done, total_blocks)
 
+    lock.stage("annotating", checkpoint=False)
     annotated = [(doc, blocks, annotate(blocks, doc.text, tick)) for doc, blocks in cleaned]
 
     # Embed every paragraph, and every sentence that is not a whole paragraph by itself.
@@ -535,7 +538,7 @@ def _process(
             texts.append(p.text)
             if len(p.sentences) > 1:
                 texts.extend(p.text[s.start - p.start : s.end - p.start] for s in p.sentences)
-    vectors = _embed_batches(texts, embed, progress, stage)
+    vectors = _embed_batches(texts, embed, progress, lock)
 
     parts: dict[str, _DocPart] = {}
     row = 0
@@ -567,14 +570,15 @@ def _embed_batches(
     texts: list[str],
     embed: Callable[[list[str]], np.ndarray],
     progress: Progress | None,
-    stage: Stage,
+    lock: IndexLock,
 ) -> np.ndarray:
     batch = 256
     out: list[np.ndarray] = []
+    lock.stage("embedding", checkpoint=False)  # loading the model is part of it
     for i in range(0, len(texts), batch):
         out.append(embed(texts[i : i + batch]))
         if i == 0:
-            stage("embedding")
+            lock.stage("embedding")
         if progress:
             progress("embedding", min(i + batch, len(texts)), len(texts))
     from qabot.embedding import DIMENSION
@@ -663,7 +667,7 @@ def _update_locked(
 
     report.embedded = 0
     if to_process:
-        new_parts = _process(to_process, progress, lock.stage)
+        new_parts = _process(to_process, progress, lock)
         report.embedded = sum(
             len(p.paragraphs) + sum(len(x.sentences) for x in p.paragraphs if len(x.sentences) > 1)
             for p in new_parts.values()
@@ -678,7 +682,7 @@ def _update_locked(
         if mtime_only:
             _rewrite_manifest(old, ordered)
     else:
-        _write_generation(index_dir, ordered, report.skipped, lock.stage)
+        _write_generation(index_dir, ordered, report.skipped, lock)
     report.paragraphs = sum(len(p.paragraphs) for p in ordered)
     report.sentences = sum(len(x.sentences) for p in ordered for x in p.paragraphs)
     report.seconds = time.perf_counter() - started
@@ -704,7 +708,7 @@ def _manifest_for(
 
 
 def _write_generation(
-    index_dir: Path, parts: list[_DocPart], skipped: list[SkippedFile], stage: Stage
+    index_dir: Path, parts: list[_DocPart], skipped: list[SkippedFile], lock: IndexLock
 ) -> None:
     """Write a generation beside the live one, then switch ``CURRENT`` to it."""
     import faiss
@@ -715,13 +719,14 @@ def _write_generation(
     name = f"{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**9:09d}-{os.getpid()}"
     tmp = index_dir / f"{TMP_PREFIX}{name}"
     tmp.mkdir(parents=True)
+    lock.stage("writing", checkpoint=False)
     try:
         paragraphs = [p for part in parts for p in part.paragraphs]
         empty = np.zeros((0, DIMENSION), np.float32)
         p_vecs = np.concatenate([empty, *(part.paragraph_vectors for part in parts)])
         s_vecs = np.concatenate([empty, *(part.sentence_vectors for part in parts)])
         _write_sqlite(tmp / "corpus.sqlite", paragraphs, [t for part in parts for t in part.terms])
-        stage("writing")
+        lock.stage("writing")
         flat = faiss.IndexFlatIP(DIMENSION)
         flat.add(np.ascontiguousarray(p_vecs, dtype=np.float32))
         faiss.write_index(flat, str(tmp / "paragraphs.faiss"))
@@ -737,13 +742,13 @@ def _write_generation(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    stage("sealed")  # complete and durable, not yet live: the moment before the switch
+    lock.stage("sealed")  # complete and durable, not yet live: the moment before the switch
     try:
         previous = current_generation(index_dir)
     except QabotError:
         previous = None
     _atomic_write(index_dir / CURRENT, generation.name + "\n")
-    stage("switched")
+    lock.stage("switched")
     # Keep the generation just replaced (a reader may still be loading it); drop older ones.
     keep = {generation.name} | ({previous.name} if previous else set())
     _sweep(index_dir, keep)

@@ -217,28 +217,35 @@ def test_rebuild_killed_at_each_stage(stage: str, built: Built, tmp_path: Path) 
         assert "removed leftovers of an interrupted run" in output
 
 
+def wait_locked(proc: subprocess.Popen, index_dir: Path, timeout: float = 240) -> None:
+    """Wait until ``proc`` holds the index lock: its imports are over, its work begins."""
+    deadline = time.monotonic() + timeout
+    while f"pid {proc.pid} " not in (index_dir / LOCK).read_text(encoding="utf-8"):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+
+
 def test_rebuild_killed_at_random_moments(built: Built, tmp_path: Path) -> None:
-    """No hook: kills spread over the length of a real rebuild, as a user's Ctrl+\\ would."""
+    """No hook: kills spread over the work of a real rebuild, as a user's Ctrl+\\ would."""
     index_dir = copy_index(built, tmp_path / "index")
+    args = ["index", "--rebuild", "--seeds", built.new_seeds, "--index", index_dir]
+    full = spawn(args, tmp_path / "log")
+    wait_locked(full, index_dir)
     started = time.monotonic()
-    full = spawn(
-        ["index", "--rebuild", "--index", index_dir, "--seeds", built.seeds], tmp_path / "log"
-    )
     assert full.wait(timeout=300) == 0, (tmp_path / "log").read_text(encoding="utf-8")
-    length = time.monotonic() - started
-    assert answers(index_dir) == built.old_answers
+    work = time.monotonic() - started  # from taking the lock to the end
+    assert answers(index_dir) == built.new_answers
+    shutil.rmtree(index_dir)
+    copy_index(built, index_dir)
 
     rng = random.Random(6)
     kills = 5
     outcomes = []
     for i in range(kills):
-        delay = length * (i + rng.random()) / kills
-        (index_dir / LOCK).write_text("pid 0 starting\n", encoding="utf-8")
-        proc = spawn(
-            ["index", "--rebuild", "--seeds", built.new_seeds, "--index", index_dir],
-            tmp_path / "log",
-        )
+        delay = work * 1.25 * (i + rng.random()) / kills
+        proc = spawn(args, tmp_path / "log")
         try:
+            wait_locked(proc, index_dir)
             time.sleep(delay)
         finally:
             finished = proc.poll() == 0
@@ -248,8 +255,10 @@ def test_rebuild_killed_at_random_moments(built: Built, tmp_path: Path) -> None:
         expected = built.new_answers if state == "new" else built.old_answers
         assert answers(index_dir) == expected
         stage = "finished" if finished else lock_stage(index_dir)
-        outcomes.append(f"{delay:.1f}s: {stage} -> {state}, left {len(leftovers(index_dir))}")
-    print(f"\nrebuild takes {length:.1f}s; kills: " + "; ".join(outcomes))
+        outcomes.append(
+            f"+{delay:.1f}s: {stage} -> {state} index, {len(leftovers(index_dir))} left"
+        )
+    print(f"\nrebuild works {work:.1f}s after the lock; kills: " + "; ".join(outcomes))
     assert_finished(built, index_dir)
 
 
