@@ -14,6 +14,7 @@ scores below a threshold calibrated on the dev set, qabot abstains.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,6 +36,12 @@ MAX_ANSWERS = 3
 
 W_DENSE, W_LEXICAL, W_RETRIEVAL = 0.45, 0.35, 0.20
 TYPE_BONUS, TYPE_MISSING, HEADING_PENALTY = 0.05, 0.12, 0.15
+GLUED_PENALTY = 0.05  # per seam, up to three
+
+# A capitalised function word straight after a word ("...Defense Minister this Tuesday Israel,
+# When the US Warns...") is a seam where scraped or machine-translated fragments were glued
+# together: such a "sentence" is a poor quote and a poor rival to a clean one.
+_GLUED = re.compile(r"(?<=[\w,]) (?:He|She|When|The|But|It|They|We|This|That|And|As|In|On|If)\b")
 SCOPE_BONUS = 0.12
 SOFT_CANDIDATES = 12
 SOFT_FLOOR, SOFT_SPAN, SOFT_MAX = 0.30, 0.40, 0.9  # word cosine 0.3 -> no credit, 0.7 -> 0.9
@@ -137,10 +144,16 @@ class Answerer:
 
     # ------------------------------------------------------------------ scoring
 
-    def candidates(self, hits: list[Hit], query: Query, question: str) -> list[Candidate]:
-        """Score every sentence of the top paragraphs; best first."""
+    def candidates(
+        self, hits: list[Hit], query: Query, question: str, about: Sequence[str] = ()
+    ) -> list[Candidate]:
+        """Score every sentence of the top paragraphs; best first.
+
+        ``about`` is text a follow-up leans on (the earlier question, the names its answer
+        gave): like names in the question, the names in it are never the answer.
+        """
         labels = expected_labels(question)
-        question_words = set(tokens.words(question))
+        question_words = set(tokens.words(" ".join([question, *about])))
         # The chat's context helped find the paragraphs; the sentence must answer the question.
         words = query.own_words
         terms = {t: w for qw in words for t, w in qw.variants.items()}
@@ -149,13 +162,13 @@ class Answerer:
         scope = self._scope(question)
         top_fused = hits[0].fused if hits else 1.0
         out: list[Candidate] = []
-        for hit in hits[:TOP_PARAGRAPHS]:
-            p = self.index.paragraphs[hit.paragraph_id]
+        for hit, pid in self._read(hits[:TOP_PARAGRAPHS]):
+            p = self.index.paragraphs[pid]
             for k, s in enumerate(p.sentences):
-                vec = self.index.sentence_vectors[self.index.sentence_row(hit.paragraph_id, k)]
+                vec = self.index.sentence_vectors[self.index.sentence_row(pid, k)]
                 c = Candidate(
                     p,
-                    hit.paragraph_id,
+                    pid,
                     s.start,
                     s.end,
                     vec,
@@ -174,6 +187,7 @@ class Answerer:
         self._soften(out[:SOFT_CANDIDATES], idf, norm)
         for c in out:
             c.score = self._score(c, scope)
+            c.score -= GLUED_PENALTY * min(3, len(_GLUED.findall(c.text)))
             if _is_heading(c):
                 c.score -= HEADING_PENALTY
             else:
@@ -188,6 +202,25 @@ class Answerer:
                 else:
                     c.score -= TYPE_MISSING / 2
         out.sort(key=lambda c: -c.score)
+        return out
+
+    def _read(self, hits: list[Hit]) -> list[tuple[Hit, int]]:
+        """The paragraphs to read: each hit, and after a matching heading the paragraph it
+        introduces, which states what the headline only announces (scored as the heading)."""
+        seen = {h.paragraph_id for h in hits}
+        out = []
+        for h in hits:
+            out.append((h, h.paragraph_id))
+            nxt = h.paragraph_id + 1
+            p = self.index.paragraphs[h.paragraph_id]
+            if (
+                p.kind == "heading"
+                and nxt not in seen
+                and nxt < len(self.index.paragraphs)
+                and self.index.paragraphs[nxt].doc == p.doc
+            ):
+                seen.add(nxt)
+                out.append((h, nxt))
         return out
 
     def _score(self, c: Candidate, scope: dict[str, float]) -> float:
@@ -323,9 +356,10 @@ class Answerer:
                 f"no sentence answers well enough (best {best} < {ABSTAIN_BELOW})",
             )
         labels = expected_labels(question)
-        if labels and not any(c.short for c in candidates[:5]):
-            return [], True, False, f"no {'/'.join(labels[:2])} near the question's words"
         top = candidates[0].score
+        shown = [c for c in candidates[:5] if c.score >= CONFLICT_RATIO * top]
+        if labels and not any(c.short for c in shown):
+            return [], True, False, f"no {'/'.join(labels[:2])} near the question's words"
         groups: list[list[Candidate]] = []
         for c in candidates:
             if c.score < CITE_RATIO * top:
@@ -337,7 +371,15 @@ class Answerer:
             else:
                 groups.append([c])
         answers = [self._to_answer(g) for g in groups[:MAX_ANSWERS]]
-        leaders = [g[0] for g in groups if g[0].score >= CONFLICT_RATIO * top]
+        # A rival that lacks a day or month the question names and the best answer has
+        # ("on Tuesday") is about another occasion (Monday's meeting), not a disagreement.
+        dated = {qw.word for qw in candidates[0].missing}
+        leaders = [
+            g[0]
+            for g in groups
+            if g[0].score >= CONFLICT_RATIO * top
+            and all(qw.word in dated for qw in g[0].missing if tokens.closed_class(qw.word))
+        ]
         conflict = self._slot_conflict(leaders, 1 if labels else 2) or (
             bool(_YES_NO.search(question)) and _polarity_conflict(leaders, question)
         )

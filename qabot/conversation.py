@@ -26,21 +26,36 @@ class Turn:
     question: str
     context: str  # earlier question(s) it leans on; "" when it stands alone
     leans_back: bool  # whether it has words that point at the earlier turns
+    referents: tuple[str, ...] = ()  # names the earlier answer established ("Yoav Gallant")
 
     @property
     def resolved(self) -> str:
-        return f"{self.question} [context: {self.context}]" if self.context else self.question
+        if not self.context:
+            return self.question
+        known = f"; {', '.join(self.referents)}" if self.referents else ""
+        return f"{self.question} [context: {self.context}{known}]"
+
+    @property
+    def retrieval_context(self) -> str:
+        """The earlier question and what its answer named: "he" is looked for by name."""
+        return " ".join([self.context, *self.referents]).strip()
 
 
-def resolve(question: str, history: Sequence[str] = ()) -> Turn:
-    """Attach the most recent earlier question as context.
+def leans_back(question: str) -> bool:
+    """Whether ``question`` points at earlier turns ("he", "it", "the analyst", a leading
+    "And") or is too short to stand alone."""
+    return bool(_ANAPHORA.search(question)) or len(tokens.terms(question)) <= 2
+
+
+def resolve(question: str, history: Sequence[str] = (), referents: Sequence[str] = ()) -> Turn:
+    """Attach the most recent earlier question (and the names its answer gave) as context.
 
     The context is always carried (with a low weight at retrieval) when there is history;
-    a question with anaphora ("he", "it", "the analyst", a leading "And") leans on it more.
+    a question with anaphora leans on it more. ``referents`` are only kept for such a question.
     """
     earlier = [h.strip() for h in history if h and h.strip()]
     if not earlier:
         return Turn(question, "", False)
     context = earlier[-1][-MAX_HISTORY_CHARS:]
-    leans = bool(_ANAPHORA.search(question)) or len(tokens.terms(question)) <= 2
-    return Turn(question, context, leans)
+    leans = leans_back(question)
+    return Turn(question, context, leans, tuple(referents) if leans else ())

@@ -14,3 +14,12 @@ def test_follow_up_carries_the_last_question() -> None:
     assert turn.context == "How did Austin describe casualties?"
     assert turn.leans_back
     assert "Austin" in turn.resolved
+
+
+def test_follow_up_carries_the_names_the_earlier_answer_gave() -> None:
+    turn = resolve("And who did he meet on Tuesday?", ["Who is Israel's defense minister?"], ["Yoav Gallant"])
+    assert turn.leans_back and turn.referents == ("Yoav Gallant",)
+    assert turn.retrieval_context == "Who is Israel's defense minister? Yoav Gallant"
+    # a question that stands alone keeps the earlier question as light context, not its names
+    alone = resolve("What is the population of Rafah?", ["Who is Israel's defense minister?"], ["Yoav Gallant"])
+    assert not alone.leans_back and alone.referents == ()

@@ -204,14 +204,14 @@ def test_keyboard_moves_between_answers_and_opens_the_article(app: QabotApp) -> 
 
 def test_export_writes_markdown_with_citations(app: QabotApp, tmp_path: Path) -> None:
     async def scenario(pilot: Pilot) -> None:
-        turn = await ask(pilot, TRUCE)
         await ask(pilot, UNANSWERED)
+        turn = await ask(pilot, TRUCE)
         await pilot.press("ctrl+s")
         await pilot.pause()
         files = list(tmp_path.glob("qabot-chat-*.md"))
         assert len(files) == 1
         text = files[0].read_text(encoding="utf-8")
-        assert f"## 1. {TRUCE}" in text and f"## 2. {UNANSWERED}" in text
+        assert f"## 1. {UNANSWERED}" in text and f"## 2. {TRUCE}" in text
         first = turn.result.answers[0] if turn.result else None
         assert first is not None
         assert f"> {first.text}" in text
@@ -263,7 +263,7 @@ def test_markup_and_escapes_in_a_seed_are_shown_literally(seeds_copy: Path, tmp_
     async def scenario(pilot: Pilot) -> None:
         await settle(pilot)
         assert "6 documents" in plain(app.query_one("#status", Static))
-        turn = await ask(pilot, "Who is the spokeswoman of the Harbor Authority?")
+        turn = await ask(pilot, "What did the Harbor Authority say about the northern port?")
         assert turn.result is not None and not turn.result.abstained
         assert turn.result.answers[0].doc == "005_injected.txt"
         answer = plain(turn.query(".answer").first(Static))
