@@ -507,20 +507,21 @@ def ask_all(
 
     embed(["warm-up"])  # load the model first, so the first question's latency is its own
     out: list[Prediction] = []
-    for i, q in enumerate(questions, 1):
-        started = time.perf_counter()
-        try:
-            result = bot.ask(q.question, q.history)
-        except QabotError as exc:
-            raise QabotError(f"question {q.id}: {exc}") from None
-        except KeyboardInterrupt:
-            break
-        prediction = Prediction(q, result, (time.perf_counter() - started) * 1000)
-        out.append(prediction)
-        if on_prediction:
-            on_prediction(prediction)
-        if progress:
-            progress("questions", i, len(questions))
+    try:
+        for i, q in enumerate(questions, 1):
+            started = time.perf_counter()
+            try:
+                result = bot.ask(q.question, q.history)
+            except QabotError as exc:
+                raise QabotError(f"question {q.id}: {exc}") from None
+            prediction = Prediction(q, result, (time.perf_counter() - started) * 1000)
+            out.append(prediction)
+            if on_prediction:
+                on_prediction(prediction)
+            if progress:
+                progress("questions", i, len(questions))
+    except KeyboardInterrupt:
+        pass  # report what was answered; the caller says it was interrupted
     return out
 
 

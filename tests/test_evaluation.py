@@ -363,3 +363,24 @@ def test_tiny_benchmark_slices(tmp_path: Path) -> None:
     assert scifact.exit_code == 0, scifact.output
     for mode in ("bm25", "dense", "hybrid"):
         assert mode in scifact.stdout
+
+
+@pytest.mark.slow
+def test_interrupted_run_reports_what_it_has(bot) -> None:
+    from qabot.evaluation import evaluate
+
+    questions = load_questions(DEV_SET)[:4]
+    calls = []
+
+    class Interrupting:
+        seeds_dir, index = bot.seeds_dir, bot.index
+
+        def ask(self, question: str, history=()):
+            calls.append(question)
+            if len(calls) == 3:
+                raise KeyboardInterrupt
+            return bot.ask(question, history)
+
+    rep = evaluate(Interrupting(), questions, "dev")  # type: ignore[arg-type]
+    assert rep.overall.questions == 2
+    assert any("INTERRUPTED: only the first 2 of 4" in n for n in rep.notes)
