@@ -72,8 +72,12 @@ def default_cache() -> Path:
 
 
 def data_root() -> Path:
-    """Where the benchmark files are: ``$QABOT_BENCHMARKS`` or ``../shared/benchmarks``."""
-    return Path(os.environ.get("QABOT_BENCHMARKS", SHARED))
+    """Where the benchmark files are: ``$QABOT_BENCHMARKS``, else ``shared/benchmarks`` beside
+    the checkout (found from the package, or from the current folder when installed)."""
+    if os.environ.get("QABOT_BENCHMARKS"):
+        return Path(os.environ["QABOT_BENCHMARKS"])
+    beside_cwd = Path.cwd().resolve().parent / "shared" / "benchmarks"
+    return SHARED if SHARED.is_dir() or not beside_cwd.is_dir() else beside_cwd
 
 
 def prepare(
