@@ -79,3 +79,23 @@ def test_blocks_are_exact_ordered_and_in_bounds(text: str) -> None:
         last = end
     for block in clean(doc):
         assert text[block.start : block.end] == block.text
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.text(alphabet=st.characters(codec="utf-8"), max_size=30),
+            st.sampled_from(["\n\n", "\n \t\n", "Related Articles", "(AP Photo)", "# Head\n"]),
+        ),
+        max_size=30,
+    ).map("".join)
+)
+def test_kept_blocks_are_stripped_ordered_and_disjoint(text: str) -> None:
+    doc = Document("x.txt", text, "0", len(text), 0)
+    last = 0
+    for block in clean(doc):
+        assert last <= block.start < block.end <= len(text)
+        assert text[block.start : block.end] == block.text == block.text.strip()
+        last = block.end
+    title_of(doc, clean(doc))  # never fails, whatever the text

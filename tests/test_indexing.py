@@ -120,3 +120,20 @@ def test_empty_corpus_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "seeds" / "blank.txt").write_text("", encoding="utf-8")
     with pytest.raises(QabotError, match="no readable"):
         update_index(tmp_path / "seeds", tmp_path / "index")
+
+
+def test_second_rebuild_is_refused_in_one_line_naming_the_holder(tmp_path: Path) -> None:
+    import os
+
+    from qabot.indexing import index_lock
+
+    with index_lock(tmp_path) as lock:
+        lock.stage("embedding", checkpoint=False)
+        with pytest.raises(QabotError) as refused, index_lock(tmp_path, wait_seconds=0.3):
+            pass
+    assert str(refused.value) == (
+        f"another qabot (pid {os.getpid()}, embedding) is rebuilding the index at {tmp_path}; "
+        "try again when it finishes"
+    )
+    with index_lock(tmp_path, wait_seconds=0):  # released: the next one gets it at once
+        pass

@@ -42,3 +42,72 @@ def test_bad_files_are_skipped_with_reasons(tmp_path: Path) -> None:
     assert reasons["binary.txt"] == "binary file"
     assert reasons["latin1.txt"].startswith("not UTF-8 text")
     assert reasons["empty.md"] == "empty file"
+
+
+def test_files_that_would_hang_loop_or_mislead_are_skipped(tmp_path: Path) -> None:
+    import os
+
+    (tmp_path / "good.txt").write_text("Readable.", encoding="utf-8")
+    os.mkfifo(tmp_path / "pipe.txt")
+    os.symlink("b.txt", tmp_path / "a.txt")
+    os.symlink("a.txt", tmp_path / "b.txt")
+    os.symlink(".", tmp_path / "loop")
+    (tmp_path / "dir.txt").mkdir()
+    (tmp_path / "dir.txt" / "in.md").write_text("Inside.", encoding="utf-8")
+    with open(os.fsencode(tmp_path) + b"/caf\xe9.txt", "wb") as fh:
+        fh.write(b"text")
+    (tmp_path / "bell\x07.txt").write_text("text", encoding="utf-8")
+    stats, skipped = scan(tmp_path)
+    assert [s.name for s in stats] == ["dir.txt/in.md", "good.txt"]
+    assert {s.name: s.reason for s in skipped} == {
+        "a.txt": "cannot stat: Too many levels of symbolic links",
+        "b.txt": "cannot stat: Too many levels of symbolic links",
+        "bell\\x07.txt": "file name contains control characters",
+        "caf\\xe9.txt": "file name is not valid UTF-8",
+        "loop/": "symlinked folder",
+        "pipe.txt": "not a regular file",
+    }
+
+
+def test_size_limit_is_checked_before_reading(tmp_path: Path) -> None:
+    import os
+
+    from qabot.loading import MAX_FILE_BYTES, FileStat
+
+    big = tmp_path / "big.txt"
+    with big.open("wb") as fh:
+        fh.truncate(100 * 1024 * 1024)  # sparse: costs no disk and no time
+    (stat,) = scan(tmp_path)[0]
+    assert read_document(stat) == SkippedFile("big.txt", "too large (100 MB; limit 50 MB)")
+    # a file that grew after the scan is still read no further than the limit
+    grown = FileStat("big.txt", big, 10, stat.mtime_ns)
+    result = read_document(grown)
+    assert isinstance(result, SkippedFile) and result.reason.startswith("too large")
+    assert os.path.getsize(big) > MAX_FILE_BYTES
+
+
+def test_nul_anywhere_means_binary(tmp_path: Path) -> None:
+    (tmp_path / "late.txt").write_bytes(b"A" * 20_000 + b"\x00")
+    (stat,) = scan(tmp_path)[0]
+    assert read_document(stat) == SkippedFile("late.txt", "binary file")
+
+
+@pytest.mark.skipif(
+    __import__("os").geteuid() == 0, reason="root reads any file: permissions cannot block it"
+)
+def test_unreadable_file_and_folder_are_named(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("text", encoding="utf-8")
+    closed = tmp_path / "closed"
+    closed.mkdir()
+    (closed / "inside.txt").write_text("text", encoding="utf-8")
+    secret.chmod(0)
+    closed.chmod(0)
+    try:
+        stats, skipped = scan(tmp_path)
+        assert [s.name for s in stats] == ["secret.txt"]
+        assert read_document(stats[0]) == SkippedFile("secret.txt", "unreadable: permission denied")
+        assert skipped == [SkippedFile("closed/", "cannot read folder: Permission denied")]
+    finally:
+        secret.chmod(0o644)
+        closed.chmod(0o755)
