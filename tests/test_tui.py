@@ -261,9 +261,11 @@ def test_markup_and_escapes_in_a_seed_are_shown_literally(seeds_copy: Path, tmp_
     app = QabotApp(seeds_copy, tmp_path / "index", export_dir=tmp_path)
 
     async def scenario(pilot: Pilot) -> None:
-        await settle(pilot)
-        assert "6 documents" in plain(app.query_one("#status", Static))
+        # the window is up while the index is still being built; a question waits its turn
+        status = plain(app.query_one("#status", Static))
+        assert "loading" in status or "indexing" in status
         turn = await ask(pilot, "What did the Harbor Authority say about the northern port?")
+        assert "6 documents" in plain(app.query_one("#status", Static))
         assert turn.result is not None and not turn.result.abstained
         assert turn.result.answers[0].doc == "005_injected.txt"
         answer = plain(turn.query(".answer").first(Static))

@@ -23,6 +23,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, ProgressBar, Static
 
 from qabot.errors import QabotError
+from qabot.tui import views
 from qabot.tui.export import to_markdown
 from qabot.tui.screens import ArticleScreen, HelpScreen
 from qabot.tui.widgets import ChatLog, EvidencePanel, QuestionInput, SpanItem, TurnView
@@ -77,8 +78,10 @@ class QabotApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#progress").display = False
-        self.query_one(QuestionInput).focus()
+        # Workers report while an article or the help may be on top: always address the chat.
+        self.chat_screen = self.screen
+        self.chat_screen.query_one("#progress").display = False
+        self.chat_screen.query_one(QuestionInput).focus()
         if self.bot is None:
             self.load()
         else:
@@ -91,7 +94,7 @@ class QabotApp(App[None]):
         self.call_from_thread(self._show_progress, stage, done, total)
 
     def _show_progress(self, stage: str, done: int, total: int) -> None:
-        bar = self.query_one("#progress", ProgressBar)
+        bar = self.chat_screen.query_one("#progress", ProgressBar)
         bar.display = True
         bar.update(total=max(total, 1), progress=done)
         self._status(Content.styled(f"indexing: {stage} {done}/{total}", "italic"))
@@ -124,9 +127,9 @@ class QabotApp(App[None]):
 
     def _bot_ready(self, bot: QABot, report: IndexReport | None) -> None:
         self.bot = bot
-        self.query_one("#progress").display = False
+        self.chat_screen.query_one("#progress").display = False
         m = bot.index.manifest
-        built = m.created.replace("T", " ")[:16]
+        built = views.local_time(m.created)
         skipped = f" · {len(m.skipped)} skipped" if m.skipped else ""
         self._status(
             Content.assemble(
@@ -148,7 +151,7 @@ class QabotApp(App[None]):
             self.answer(turn, question, history)
 
     def _failed(self, message: str) -> None:
-        self.query_one("#progress").display = False
+        self.chat_screen.query_one("#progress").display = False
         self._status(Content.styled(f"error: {message}", "bold $error"))
         if self.bot is None:
             for turn, _, _ in self._waiting:
@@ -157,14 +160,14 @@ class QabotApp(App[None]):
         self.notify(message, title="index", severity="error")
 
     def _status(self, content: Content) -> None:
-        self.query_one("#status", Static).update(content)
+        self.chat_screen.query_one("#status", Static).update(content)
 
     # ------------------------------------------------------------------ asking
 
     @on(Input.Submitted, "#ask")
     def submitted(self, event: Input.Submitted) -> None:
         text = event.value.strip()
-        box = self.query_one(QuestionInput)
+        box = self.chat_screen.query_one(QuestionInput)
         if not text:
             return
         box.value = ""
@@ -173,7 +176,7 @@ class QabotApp(App[None]):
             return
         turn = TurnView(text)
         self.turns.append(turn)
-        log = self.query_one("#log", VerticalScroll)
+        log = self.chat_screen.query_one("#log", VerticalScroll)
         log.mount(turn)
         log.scroll_end(animate=False)
         history = self.history[-HISTORY_TURNS:]
@@ -213,17 +216,17 @@ class QabotApp(App[None]):
 
     def _answered(self, turn: TurnView, result: AskResult) -> None:
         turn.show(result)
-        log = self.query_one("#log", VerticalScroll)
+        log = self.chat_screen.query_one("#log", VerticalScroll)
         log.call_after_refresh(log.scroll_end, animate=False)
         first = turn.query(SpanItem)
         if first:
-            self.query_one(EvidencePanel).show(first.first().span, result)
+            self.chat_screen.query_one(EvidencePanel).show(first.first().span, result)
 
     # ------------------------------------------------------------------ selection
 
     @on(SpanItem.Selected)
     def selected(self, event: SpanItem.Selected) -> None:
-        self.query_one(EvidencePanel).show(event.item.span, event.item.result)
+        self.chat_screen.query_one(EvidencePanel).show(event.item.span, event.item.result)
 
     @on(SpanItem.Opened)
     def opened(self, event: SpanItem.Opened) -> None:
@@ -231,15 +234,24 @@ class QabotApp(App[None]):
 
     # ------------------------------------------------------------------ actions
 
+    def action_focus_latest(self) -> None:
+        """Tab from the question box goes to the newest answer, not the oldest."""
+        for turn in reversed(self.turns):
+            items = turn.query(SpanItem)
+            if items:
+                items.first().focus()
+                return
+        self.screen.focus_next()
+
     def action_focus_question(self) -> None:
-        self.query_one(QuestionInput).focus()
+        self.chat_screen.query_one(QuestionInput).focus()
 
     def action_clear(self) -> None:
-        self.query_one("#log", VerticalScroll).remove_children()
+        self.chat_screen.query_one("#log", VerticalScroll).remove_children()
         self.turns.clear()
         self.history.clear()
-        self.query_one(EvidencePanel).clear()
-        self.query_one(QuestionInput).focus()
+        self.chat_screen.query_one(EvidencePanel).clear()
+        self.chat_screen.query_one(QuestionInput).focus()
 
     def action_export(self) -> None:
         self.export(None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from datetime import datetime
 
 from textual.content import Content
 
@@ -131,3 +132,13 @@ def find_evidence(result: AskResult, span: Span) -> Evidence | None:
         if ev.doc == span.doc and ev.start <= span.start and span.end <= ev.end:
             return ev
     return None
+
+
+def local_time(stamp: str) -> str:
+    """An ISO time from the manifest as the user's local "YYYY-MM-DD HH:MM"."""
+    try:
+        return (
+            datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S%z").astimezone().strftime("%Y-%m-%d %H:%M")
+        )
+    except ValueError:
+        return stamp

@@ -20,6 +20,7 @@ class QuestionInput(Input):
     BINDINGS = [
         Binding("up", "older", "Earlier question", show=False),
         Binding("down", "newer", "Later question", show=False),
+        Binding("tab", "app.focus_latest", "Latest answer", show=False),
     ]
 
     def __init__(self, **kwargs: object) -> None:
