@@ -282,6 +282,9 @@ def test_markup_and_escapes_in_a_seed_are_shown_literally(seeds_copy: Path, tmp_
         await pilot.press("escape")
         # a seed added while the chat is open is picked up by a rebuild in a worker
         shutil.copy(seeds_copy / "005_injected.txt", seeds_copy / "006_copy.txt")
+        app.check_seeds()  # what the app does every few seconds
+        await settle(pilot)
+        assert "seeds changed" in plain(app.query_one("#status", Static))
         await pilot.press("ctrl+r")
         await settle(pilot)
         assert "7 documents" in plain(app.query_one("#status", Static))

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from qabot.records import AskResult
 
 HISTORY_TURNS = 3  # earlier questions a follow-up may lean on, as in the line chat
+SEEDS_CHECK_SECONDS = 10.0  # how often the seeds folder is compared with the index (a stat each)
 
 
 class QabotApp(App[None]):
@@ -64,6 +65,7 @@ class QabotApp(App[None]):
         self.history: list[str] = []  # questions of the current conversation, for follow-ups
         self._waiting: list[tuple[TurnView, str, list[str]]] = []
         self._ask_lock = threading.Lock()  # one answer at a time: the bot's caches are shared
+        self._stale_shown = False
 
     # ------------------------------------------------------------------ layout
 
@@ -86,6 +88,7 @@ class QabotApp(App[None]):
             self.load()
         else:
             self._bot_ready(self.bot, None)
+        self.set_interval(SEEDS_CHECK_SECONDS, self.check_seeds)
 
     # ------------------------------------------------------------------ loading / rebuilding
 
@@ -97,7 +100,7 @@ class QabotApp(App[None]):
         bar = self.chat_screen.query_one("#progress", ProgressBar)
         bar.display = True
         bar.update(total=max(total, 1), progress=done)
-        self._status(Content.styled(f"indexing: {stage} {done}/{total}", "italic"))
+        self._set_status(Content.styled(f"indexing: {stage} {done}/{total}", "italic"))
 
     @work(thread=True, exclusive=True, group="index")
     def load(self) -> None:
@@ -125,19 +128,41 @@ class QabotApp(App[None]):
             return
         self.call_from_thread(self._bot_ready, bot, report)
 
+    @work(thread=True, exclusive=True, group="seeds")
+    def check_seeds(self) -> None:
+        """Say when the seeds changed since the index was built; rebuilding is the user's call."""
+        from qabot.indexing import is_stale
+
+        bot = self.bot
+        if bot is None or self._indexing():
+            return
+        try:
+            stale = is_stale(self.seeds_dir, bot.index.manifest)
+        except (OSError, QabotError):
+            return  # a folder being moved or edited right now: look again next time
+        if stale:
+            self.call_from_thread(self._seeds_changed, bot)
+
+    def _seeds_changed(self, bot: QABot) -> None:
+        if bot is not self.bot or self._stale_shown:
+            return
+        self._stale_shown = True
+        self._set_status(
+            Content.assemble(
+                self._index_summary(bot),
+                ("  ·  seeds changed since then: Ctrl+R to update", "bold $warning"),
+            )
+        )
+        self.notify("The seeds changed since the index was built: Ctrl+R updates it.")
+
+    def _indexing(self) -> bool:
+        return any(w.group == "index" and not w.is_finished for w in self.workers)
+
     def _bot_ready(self, bot: QABot, report: IndexReport | None) -> None:
         self.bot = bot
         self.chat_screen.query_one("#progress").display = False
-        m = bot.index.manifest
-        built = views.local_time(m.created)
-        skipped = f" · {len(m.skipped)} skipped" if m.skipped else ""
-        self._status(
-            Content.assemble(
-                (f"{len(m.files)} documents", "bold"),
-                f" · {m.paragraphs} paragraphs · {m.sentences} sentences{skipped}"
-                f" · built {built} · {self.index_dir}",
-            )
-        )
+        self._stale_shown = False
+        self._set_status(self._index_summary(bot))
         if report is not None:
             changed = len(report.added) + len(report.changed) + len(report.removed)
             self.notify(
@@ -150,16 +175,25 @@ class QabotApp(App[None]):
         for turn, question, history in waiting:
             self.answer(turn, question, history)
 
+    def _index_summary(self, bot: QABot) -> Content:
+        m = bot.index.manifest
+        skipped = f" · {len(m.skipped)} skipped" if m.skipped else ""
+        return Content.assemble(
+            (f"{len(m.files)} documents", "bold"),
+            f" · {m.paragraphs} paragraphs · {m.sentences} sentences{skipped}"
+            f" · built {views.local_time(m.created)} · {self.index_dir}",
+        )
+
     def _failed(self, message: str) -> None:
         self.chat_screen.query_one("#progress").display = False
-        self._status(Content.styled(f"error: {message}", "bold $error"))
+        self._set_status(Content.styled(f"error: {message}", "bold $error"))
         if self.bot is None:
             for turn, _, _ in self._waiting:
                 turn.show_error(message)
             self._waiting = []
         self.notify(message, title="index", severity="error")
 
-    def _status(self, content: Content) -> None:
+    def _set_status(self, content: Content) -> None:
         self.chat_screen.query_one("#status", Static).update(content)
 
     # ------------------------------------------------------------------ asking
@@ -274,10 +308,10 @@ class QabotApp(App[None]):
         return target
 
     def action_rebuild(self, from_scratch: bool = False) -> None:
-        if any(w.group == "index" and not w.is_finished for w in self.workers):
+        if self._indexing():
             self.notify("the index is already being updated")
             return
-        self._status(Content.styled("indexing new or changed seeds…", "italic"))
+        self._set_status(Content.styled("indexing new or changed seeds…", "italic"))
         self.rebuild(from_scratch)
 
     def action_help(self) -> None:
