@@ -48,14 +48,10 @@ def leans_back(question: str) -> bool:
 
 
 def resolve(question: str, history: Sequence[str] = (), referents: Sequence[str] = ()) -> Turn:
-    """Attach the most recent earlier question (and the names its answer gave) as context.
-
-    The context is always carried (with a low weight at retrieval) when there is history;
-    a question with anaphora leans on it more. ``referents`` are only kept for such a question.
-    """
+    """Attach the most recent earlier question (and the names its answer gave) as context,
+    when the question leans on it; a question that stands alone is read alone, whatever
+    was asked before it."""
     earlier = [h.strip() for h in history if h and h.strip()]
-    if not earlier:
-        return Turn(question, "", False)
-    context = earlier[-1][-MAX_HISTORY_CHARS:]
-    leans = leans_back(question)
-    return Turn(question, context, leans, tuple(referents) if leans else ())
+    if not earlier or not leans_back(question):
+        return Turn(question, "", False)  # it stands alone: the chat must not steer it
+    return Turn(question, earlier[-1][-MAX_HISTORY_CHARS:], True, tuple(referents))

@@ -108,6 +108,12 @@ class QabotApp(App[None]):
 
         try:
             bot = QABot(self.seeds_dir, self.index_dir, progress=self._progress)
+            self.call_from_thread(
+                self._set_status, Content.styled("loading the embedding model…", "italic")
+            )
+            from qabot.embedding import embed
+
+            embed(["qabot"])  # so that the first question does not wait for torch to load
         except QabotError as exc:
             self.call_from_thread(self._failed, str(exc))
             return
