@@ -174,6 +174,26 @@ def test_up_and_down_recall_earlier_questions(app: QabotApp) -> None:
     run(app, scenario)
 
 
+def test_questions_are_recalled_in_a_later_session(bot, tmp_path: Path) -> None:
+    history = tmp_path / "state" / "questions.jsonl"
+
+    async def first(pilot: Pilot) -> None:
+        await ask(pilot, TRUCE)
+        await ask(pilot, DEFENSE)
+
+    async def later(pilot: Pilot) -> None:
+        box = pilot.app.query_one(QuestionInput)
+        box.focus()
+        await pilot.press("up")
+        assert box.value == DEFENSE
+        await pilot.press("up")
+        assert box.value == TRUCE
+
+    run(QabotApp(SEEDS, bot.index_dir, bot=bot, history_file=history), first)
+    history.write_text(history.read_text(encoding="utf-8") + "{damaged\n", encoding="utf-8")
+    run(QabotApp(SEEDS, bot.index_dir, bot=bot, history_file=history), later)
+
+
 def test_keyboard_moves_between_answers_and_opens_the_article(app: QabotApp) -> None:
     async def scenario(pilot: Pilot) -> None:
         turn = await ask(pilot, DEFENSE)

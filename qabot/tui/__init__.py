@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+
+def history_path() -> Path:
+    """Where the questions asked in the chat are kept for ↑ in later sessions."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "qabot" / "questions.jsonl"
 
 
 def run(seeds_dir: Path | str = "seeds", index_dir: Path | str = "index") -> None:
     """Open the chat; imported lazily so the CLI's other commands never pay for Textual."""
     from qabot.tui.app import QabotApp
 
-    QabotApp(seeds_dir, index_dir).run()
+    QabotApp(seeds_dir, index_dir, history_file=history_path()).run()

@@ -55,11 +55,13 @@ class QabotApp(App[None]):
         *,
         bot: QABot | None = None,
         export_dir: Path | str = ".",
+        history_file: Path | None = None,
     ) -> None:
         super().__init__()
         self.seeds_dir = Path(seeds_dir)
         self.index_dir = Path(index_dir)
         self.export_dir = Path(export_dir)
+        self.history_file = history_file
         self.bot: QABot | None = bot
         self.turns: list[TurnView] = []
         self.history: list[str] = []  # questions of the current conversation, for follow-ups
@@ -76,7 +78,9 @@ class QabotApp(App[None]):
             yield ChatLog(id="log")
             yield EvidencePanel(id="evidence")
         yield ProgressBar(id="progress", show_eta=False)
-        yield QuestionInput(placeholder="Ask a question about the corpus…  (F1: help)", id="ask")
+        yield QuestionInput(
+            self.history_file, placeholder="Ask a question about the corpus…  (F1: help)", id="ask"
+        )
         yield Footer()
 
     def on_mount(self) -> None:

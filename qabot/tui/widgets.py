@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
@@ -13,6 +16,8 @@ from qabot.records import AskResult
 from qabot.tui import views
 from qabot.tui.views import Span
 
+HISTORY_KEPT = 500  # questions recalled from earlier sessions
+
 
 class QuestionInput(Input):
     """The question box; ↑ / ↓ walk through the questions asked before, like a shell."""
@@ -23,15 +28,17 @@ class QuestionInput(Input):
         Binding("tab", "app.focus_latest", "Latest answer", show=False),
     ]
 
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, history_file: Path | None = None, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.asked: list[str] = []
-        self._position = 0  # == len(asked) when showing the draft being typed
+        self.history_file = history_file
+        self.asked: list[str] = _read_history(history_file)
+        self._position = len(self.asked)  # == len(asked) when showing the draft being typed
         self._draft = ""
 
     def remember(self, question: str) -> None:
         if not self.asked or self.asked[-1] != question:
             self.asked.append(question)
+            _append_history(self.history_file, question)
         self._position = len(self.asked)
         self._draft = ""
 
@@ -53,6 +60,36 @@ class QuestionInput(Input):
     def _show(self, text: str) -> None:
         self.value = text
         self.cursor_position = len(text)
+
+
+def _read_history(path: Path | None) -> list[str]:
+    """Questions of earlier sessions, oldest first (JSON strings, one per line)."""
+    if path is None:
+        return []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()[-HISTORY_KEPT:]
+    except OSError:
+        return []
+    out = []
+    for line in lines:
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue  # a damaged line costs that line only
+        if isinstance(value, str) and value.strip():
+            out.append(value)
+    return out
+
+
+def _append_history(path: Path | None, question: str) -> None:
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(question, ensure_ascii=False) + "\n")
+    except OSError:
+        pass  # history is a convenience: a read-only home must not stop the chat
 
 
 class SpanItem(Static, can_focus=True):
