@@ -600,11 +600,8 @@ def update_index(
     raises QabotError. Disk errors (full, read-only) are one-line QabotErrors too.
     """
     _check_index_dir(index_dir)
-    try:
-        with index_lock(index_dir, wait_seconds) as lock:
-            return _update_locked(seeds_dir, index_dir, rebuild, progress, lock)
-    except (OSError, sqlite3.Error) as exc:
-        raise QabotError(f"cannot write the index at {index_dir}: {_one_line(exc)}") from exc
+    with index_lock(index_dir, wait_seconds) as lock:
+        return _update_locked(seeds_dir, index_dir, rebuild, progress, lock)
 
 
 def _update_locked(
@@ -678,11 +675,14 @@ def _update_locked(
     skipped_changed = old is None or [asdict(s) for s in report.skipped] != [
         asdict(s) for s in old.manifest.skipped
     ]
-    if old is not None and not report.touched and not skipped_changed:
-        if mtime_only:
-            _rewrite_manifest(old, ordered)
-    else:
-        _write_generation(index_dir, ordered, report.skipped, lock)
+    try:
+        if old is not None and not report.touched and not skipped_changed:
+            if mtime_only:
+                _rewrite_manifest(old, ordered)
+        else:
+            _write_generation(index_dir, ordered, report.skipped, lock)
+    except (OSError, sqlite3.Error) as exc:  # disk full, read-only folder, ...
+        raise QabotError(f"cannot write the index at {index_dir}: {_one_line(exc)}") from exc
     report.paragraphs = sum(len(p.paragraphs) for p in ordered)
     report.sentences = sum(len(x.sentences) for p in ordered for x in p.paragraphs)
     report.seconds = time.perf_counter() - started

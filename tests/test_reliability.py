@@ -749,9 +749,10 @@ def test_corpus_text_reaches_the_terminal_inert(built: Built, tmp_path: Path) ->
     as_json = CliRunner().invoke(main, ["ask", question, "--json", *args])
     assert b"\x1b" not in as_json.stdout_bytes and "\x9b".encode() not in as_json.stdout_bytes
     data = json.loads(as_json.stdout)  # still exact: the escapes are JSON's, not lost
-    top = data["answers"][0]
-    assert top["doc"] == "hostile.txt"
-    assert hostile[top["start"] : top["end"]] == top["text"] and "\x1b" in top["text"]
+    # answered or not, the hostile paragraph is quoted (as an answer or as evidence)
+    quoted = [q for q in data["answers"] + data["evidence"] if q["doc"] == "hostile.txt"]
+    assert quoted and all(hostile[q["start"] : q["end"]] == q["text"] for q in quoted)
+    assert any("\x1b[31mZebulon" in q["text"] for q in quoted)
 
 
 # --------------------------------------------------------------------------- offline
