@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
 import time
-import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,42 +10,17 @@ import numpy as np
 
 from qabot import conversation
 from qabot.answering import Answerer
+from qabot.conversation import clean_question
 from qabot.errors import QabotError
 from qabot.indexing import CorpusIndex, IndexReport, Progress, is_stale, load_index, update_index
 from qabot.records import AskResult, Evidence
 from qabot.retrieval import Query, Retriever
 
-MAX_QUESTION_CHARS = 1000
+NO_WORDS = "the question has no words to look for (only punctuation, symbols or common words)"
 REFERENT_LABELS = frozenset({"PERSON", "ORG", "GPE", "NORP"})
 MAX_EVIDENCE = 10  # every paragraph the answerer read, so each citation has its scores
 DEFAULT_SEEDS = Path("seeds")
 DEFAULT_INDEX = Path("index")
-_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
-NO_WORDS = "the question has no words to look for (only punctuation, symbols or common words)"
-
-
-def clean_question(question: str) -> str:
-    """Strip control characters and surrounding space; refuse empty or huge questions.
-
-    The length is checked before anything else is done with the text, so a pasted
-    megabyte costs nothing but this one comparison.
-    """
-    if not isinstance(question, str):
-        raise QabotError("question must be text")
-    if len(question) > 100 * MAX_QUESTION_CHARS:
-        raise QabotError(
-            f"question is too long ({len(question):,} characters; limit {MAX_QUESTION_CHARS})"
-        )
-    text = _ANSI.sub(" ", question)  # a pasted colour code is not part of the question
-    text = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in text)
-    text = " ".join(text.split())
-    if not text:
-        raise QabotError("question is empty")
-    if len(text) > MAX_QUESTION_CHARS:
-        raise QabotError(
-            f"question is too long ({len(text):,} characters; limit {MAX_QUESTION_CHARS})"
-        )
-    return text
 
 
 class QABot:

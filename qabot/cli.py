@@ -288,8 +288,7 @@ def chat(seeds_dir: Path, index_dir: Path, plain: bool) -> None:
             sys.exit(1)
         from qabot.tui import run as run_tui
 
-        run_tui(seeds_dir, index_dir)
-        return
+        sys.exit(run_tui(seeds_dir, index_dir))
 
     def run() -> None:
         from qabot.api import QABot

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from qabot import tokens
+from qabot.errors import QabotError
 
 # Words that point back at something said earlier.
 _ANAPHORA = re.compile(
@@ -17,6 +19,7 @@ _ANAPHORA = re.compile(
 )
 CONTEXT_WEIGHT = 0.3  # how much the earlier question counts, relative to the new one
 MAX_HISTORY_CHARS = 2000
+MAX_QUESTION_CHARS = 1000
 
 
 @dataclass(frozen=True)
@@ -55,3 +58,30 @@ def resolve(question: str, history: Sequence[str] = (), referents: Sequence[str]
     if not earlier or not leans_back(question):
         return Turn(question, "", False)  # it stands alone: the chat must not steer it
     return Turn(question, earlier[-1][-MAX_HISTORY_CHARS:], True, tuple(referents))
+
+
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+
+
+def clean_question(question: str) -> str:
+    """Strip control characters and surrounding space; refuse empty or huge questions.
+
+    The length is checked before anything else is done with the text, so a pasted
+    megabyte costs nothing but this one comparison.
+    """
+    if not isinstance(question, str):
+        raise QabotError("question must be text")
+    if len(question) > 100 * MAX_QUESTION_CHARS:
+        raise QabotError(
+            f"question is too long ({len(question):,} characters; limit {MAX_QUESTION_CHARS})"
+        )
+    text = _ANSI.sub(" ", question)  # a pasted colour code is not part of the question
+    text = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in text)
+    text = " ".join(text.split())
+    if not text:
+        raise QabotError("question is empty")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise QabotError(
+            f"question is too long ({len(text):,} characters; limit {MAX_QUESTION_CHARS})"
+        )
+    return text

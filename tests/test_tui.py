@@ -8,13 +8,16 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from markdown_it import MarkdownIt
 from textual.content import Content
 from textual.pilot import Pilot
 from textual.widgets import Static
+from textual.widgets._toast import Toast
 
 from qabot.records import AskResult
 from qabot.tui import views
 from qabot.tui.app import QabotApp
+from qabot.tui.export import to_markdown
 from qabot.tui.screens import ArticleScreen, HelpScreen
 from qabot.tui.widgets import EvidencePanel, QuestionInput, SpanItem, TurnView
 from tests.conftest import SEEDS, file_text
@@ -34,9 +37,9 @@ INJECTED = (
 )
 
 
-def run(app: QabotApp, scenario: Callable[[Pilot], Awaitable[None]]) -> None:
+def run(app: QabotApp, scenario: Callable[[Pilot], Awaitable[None]], **options: bool) -> None:
     async def main() -> None:
-        async with app.run_test(size=(160, 50)) as pilot:
+        async with app.run_test(size=(160, 50), **options) as pilot:
             await scenario(pilot)
 
     asyncio.run(main())
@@ -66,6 +69,20 @@ def plain(widget: Static) -> str:
     content = widget.visual
     assert isinstance(content, Content)
     return content.plain
+
+
+def rendered(markdown: str) -> str:
+    """What a Markdown viewer shows of ``markdown``: its text, one space between words."""
+    tokens = MarkdownIt("commonmark").parse(markdown)
+    words = [c.content for t in tokens if t.children for c in t.children if c.type == "text"]
+    return " ".join(" ".join(words).split())
+
+
+def links(markdown: str) -> list[str]:
+    tokens = MarkdownIt("commonmark").parse(markdown)
+    return [
+        c.attrGet("href") for t in tokens if t.children for c in t.children if c.type == "link_open"
+    ]
 
 
 def styled_text(content: Content, style: str) -> str:
@@ -190,7 +207,8 @@ def test_questions_are_recalled_in_a_later_session(bot, tmp_path: Path) -> None:
         assert box.value == TRUCE
 
     run(QabotApp(SEEDS, bot.index_dir, bot=bot, history_file=history), first)
-    history.write_text(history.read_text(encoding="utf-8") + "{damaged\n", encoding="utf-8")
+    with history.open("ab") as f:
+        f.write(b"{damaged\n\xff\xfe not UTF-8\n")  # a damaged line costs that line only
     run(QabotApp(SEEDS, bot.index_dir, bot=bot, history_file=history), later)
 
 
@@ -200,6 +218,8 @@ def test_keyboard_moves_between_answers_and_opens_the_article(app: QabotApp) -> 
         items = list(turn.query(SpanItem).results(SpanItem))
         assert len(items) >= 3
         await pilot.press("tab")
+        assert app.focused is items[0]
+        await pilot.press("up")  # the first one: it stays, no jump to the far end
         assert app.focused is items[0]
         await pilot.press("down")
         assert app.focused is items[1]
@@ -231,12 +251,13 @@ def test_export_writes_markdown_with_citations(app: QabotApp, tmp_path: Path) ->
         files = list(tmp_path.glob("qabot-chat-*.md"))
         assert len(files) == 1
         text = files[0].read_text(encoding="utf-8")
-        assert f"## 1. {UNANSWERED}" in text and f"## 2. {TRUCE}" in text
+        shown = rendered(text)
+        assert f"1. {UNANSWERED}" in shown and f"2. {TRUCE}" in shown
         first = turn.result.answers[0] if turn.result else None
         assert first is not None
-        assert f"> {first.text}" in text
-        assert f"[1] {first.title} — `{first.doc}`" in text
-        assert f"characters {first.start}–{first.end}" in text
+        assert " ".join(first.text.split()) in shown
+        assert f"[1] {first.title} — {first.doc}, paragraph" in shown
+        assert f"characters {first.start}–{first.end}" in shown
         assert "**The corpus does not answer this question.**" in text
         # the slash command writes where it is told
         target = tmp_path / "named.md"
@@ -246,8 +267,19 @@ def test_export_writes_markdown_with_citations(app: QabotApp, tmp_path: Path) ->
         await pilot.pause()
         named = target.read_text(encoding="utf-8")
         assert named.splitlines()[1:] == text.splitlines()[1:]  # the title holds the time
+        # an existing file is never overwritten; a path that looks like markup is only text
+        box.value = f"/export {target}"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert target.read_text(encoding="utf-8") == named
+        box.value = f"/export {tmp_path}/no-such-dir/[b]x[/b].md"
+        await pilot.press("enter")
+        await pilot.pause()
+        toasts = [t.render().plain for t in app.screen.query(Toast).results(Toast)]
+        assert any("exists already" in t for t in toasts)
+        assert any("cannot write" in t and "[b]x[/b].md" in t for t in toasts)
 
-    run(app, scenario)
+    run(app, scenario, notifications=True)
 
 
 def test_clear_empties_the_chat_and_the_conversation(app: QabotApp) -> None:
@@ -268,9 +300,19 @@ def test_clear_empties_the_chat_and_the_conversation(app: QabotApp) -> None:
 
 def test_bad_question_is_one_line_in_the_chat(app: QabotApp) -> None:
     async def scenario(pilot: Pilot) -> None:
+        await ask(pilot, DEFENSE)
         turn = await ask(pilot, "x" * 5000)
         assert turn.result is None
         assert plain(turn.query_one(".error", Static)).startswith("error: question is too long")
+        # the refused question is not part of the conversation: the follow-up still leans
+        # on the question before it; ↑ brings the refused one back to be fixed
+        assert app.history == [DEFENSE]
+        follow = await ask(pilot, FOLLOW_UP)
+        assert follow.result is not None and DEFENSE in follow.result.resolved_question
+        box = app.query_one(QuestionInput)
+        box.focus()
+        await pilot.press("up", "up")
+        assert box.value == "x" * 5000
 
     run(app, scenario)
 
@@ -300,6 +342,11 @@ def test_markup_and_escapes_in_a_seed_are_shown_literally(seeds_copy: Path, tmp_
         assert "\\x1b[31mALERT\\x1b[0m\\x1b]0;pwned\\x07" in article
         assert "\x1b" not in article and "\x07" not in article
         await pilot.press("escape")
+        # the export shows the same text literally, as Markdown that a viewer cannot turn
+        # into a link, emphasis or an escape sequence
+        exported = to_markdown([turn.result], title="t")
+        assert "\x1b" not in exported and links(exported) == []
+        assert "[bold]Mirela Quastova[/bold]" in rendered(exported)
         # a seed added while the chat is open is picked up by a rebuild in a worker
         shutil.copy(seeds_copy / "005_injected.txt", seeds_copy / "006_copy.txt")
         app.check_seeds()  # what the app does every few seconds
@@ -308,6 +355,45 @@ def test_markup_and_escapes_in_a_seed_are_shown_literally(seeds_copy: Path, tmp_
         await pilot.press("ctrl+r")
         await settle(pilot)
         assert "7 documents" in plain(app.query_one("#status", Static))
+
+    run(app, scenario)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[1]: https://evil.example/steal",  # a link definition would vanish and capture [1]
+        "<img src=x onerror=alert(1)> & &amp; *not bold* _nor_ `code`",
+        "# not a heading\n- not a list\n2024. not a list either\n=====",
+        "a \x1b[2J b\r\nc | d | ~~e~~ \\ ![i](j)",
+    ],
+)
+def test_exported_quotes_read_literally_in_a_markdown_viewer(text: str) -> None:
+    from qabot.display import safe
+    from qabot.tui.export import _quoted
+
+    quoted = _quoted(text)
+    assert links(quoted) == [] and "\x1b" not in quoted
+    assert rendered(quoted) == " ".join(safe(text).split())
+
+
+def test_a_failed_load_is_said_and_ctrl_r_retries(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    app = QabotApp(seeds, tmp_path / "index", export_dir=tmp_path)
+
+    async def scenario(pilot: Pilot) -> None:
+        await settle(pilot)
+        assert "Ctrl+R to retry" in plain(app.query_one("#status", Static))
+        turn = await ask(pilot, DEFENSE)  # answered at once with the reason, not left waiting
+        error = plain(turn.query_one(".error", Static))
+        assert error.startswith("error: ") and "Ctrl+R to retry" in error
+        shutil.copy(SEEDS / "000_816a538e2e2ec7f8.txt", seeds)
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert "1 documents" in plain(app.query_one("#status", Static))
+        turn = await ask(pilot, DEFENSE)
+        assert turn.result is not None and turn.result.answers
 
     run(app, scenario)
 

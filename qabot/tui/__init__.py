@@ -12,8 +12,13 @@ def history_path() -> Path:
     return Path(state) / "qabot" / "questions.jsonl"
 
 
-def run(seeds_dir: Path | str = "seeds", index_dir: Path | str = "index") -> None:
-    """Open the chat; imported lazily so the CLI's other commands never pay for Textual."""
+def run(seeds_dir: Path | str = "seeds", index_dir: Path | str = "index") -> int:
+    """Open the chat and return its exit status (Textual's, e.g. 1 after a crash).
+
+    Imported lazily so the CLI's other commands never pay for Textual.
+    """
     from qabot.tui.app import QabotApp
 
-    QabotApp(seeds_dir, index_dir, history_file=history_path()).run()
+    app = QabotApp(seeds_dir, index_dir, history_file=history_path())
+    app.run()
+    return app.return_code or 0

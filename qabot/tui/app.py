@@ -8,6 +8,7 @@ then the old one keeps answering from the old index, which stays valid on disk.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterable
 from datetime import datetime
@@ -21,7 +22,10 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, ProgressBar, Static
+from textual.worker import NoActiveWorker, get_current_worker
 
+from qabot.conversation import clean_question
+from qabot.display import safe
 from qabot.errors import QabotError
 from qabot.tui import views
 from qabot.tui.export import to_markdown
@@ -35,6 +39,23 @@ if TYPE_CHECKING:
 
 HISTORY_TURNS = 3  # earlier questions a follow-up may lean on, as in the line chat
 SEEDS_CHECK_SECONDS = 10.0  # how often the seeds folder is compared with the index (a stat each)
+
+
+class _Cancelled(Exception):
+    """The app is closing: an index worker stops at its next progress report."""
+
+
+def _closing() -> bool:
+    """True in a worker the app has cancelled (it is quitting or replacing that worker)."""
+    try:
+        return get_current_worker().is_cancelled
+    except NoActiveWorker:  # a thread the index stages started themselves
+        return False
+
+
+def _unexpected(exc: BaseException) -> str:
+    """One line for a failure qabot did not foresee; the chat keeps running."""
+    return f"unexpected {type(exc).__name__}: {exc}"
 
 
 class QabotApp(App[None]):
@@ -68,6 +89,7 @@ class QabotApp(App[None]):
         self._waiting: list[tuple[TurnView, str, list[str]]] = []
         self._ask_lock = threading.Lock()  # one answer at a time: the bot's caches are shared
         self._stale_shown = False
+        self._load_error: str | None = None  # why there is no bot, until Ctrl+R retries
 
     # ------------------------------------------------------------------ layout
 
@@ -97,8 +119,20 @@ class QabotApp(App[None]):
     # ------------------------------------------------------------------ loading / rebuilding
 
     def _progress(self, stage: str, done: int, total: int) -> None:
-        """Progress callback of the index stages; runs in the worker thread."""
-        self.call_from_thread(self._show_progress, stage, done, total)
+        """Progress callback of the index stages; runs in the worker thread.
+
+        It is also where a rebuild notices that the app is closing: quitting must not wait
+        for the rest of an index build (the half-written generation is swept next time).
+        """
+        if _closing():
+            raise _Cancelled
+        self._report(self._show_progress, stage, done, total)
+
+    def _report(self, callback: object, *args: object) -> None:
+        """``call_from_thread`` from a worker, unless the app has closed meanwhile."""
+        if not _closing():
+            with contextlib.suppress(RuntimeError):  # the app stopped since the check
+                self.call_from_thread(callback, *args)  # type: ignore[arg-type]
 
     def _show_progress(self, stage: str, done: int, total: int) -> None:
         bar = self.chat_screen.query_one("#progress", ProgressBar)
@@ -112,16 +146,19 @@ class QabotApp(App[None]):
 
         try:
             bot = QABot(self.seeds_dir, self.index_dir, progress=self._progress)
-            self.call_from_thread(
-                self._set_status, Content.styled("loading the embedding model…", "italic")
-            )
+            self._report(self._set_status, Content.styled("loading the embedding model…", "italic"))
             from qabot.embedding import embed
 
             embed(["qabot"])  # so that the first question does not wait for torch to load
-        except QabotError as exc:
-            self.call_from_thread(self._failed, str(exc))
+        except _Cancelled:
             return
-        self.call_from_thread(self._bot_ready, bot, bot.report)
+        except QabotError as exc:
+            self._report(self._failed, str(exc))
+            return
+        except Exception as exc:  # the chat must say it and keep running
+            self._report(self._failed, _unexpected(exc))
+            return
+        self._report(self._bot_ready, bot, bot.report)
 
     @work(thread=True, exclusive=True, group="index")
     def rebuild(self, from_scratch: bool = False) -> None:
@@ -133,29 +170,35 @@ class QabotApp(App[None]):
                 self.seeds_dir, self.index_dir, rebuild=from_scratch, progress=self._progress
             )
             bot = QABot(self.seeds_dir, self.index_dir, refresh=False)
-        except QabotError as exc:
-            self.call_from_thread(self._failed, str(exc))
+        except _Cancelled:
             return
-        self.call_from_thread(self._bot_ready, bot, report)
+        except QabotError as exc:
+            self._report(self._failed, str(exc))
+            return
+        except Exception as exc:  # the chat must say it and keep running
+            self._report(self._failed, _unexpected(exc))
+            return
+        self._report(self._bot_ready, bot, report)
 
-    @work(thread=True, exclusive=True, group="seeds")
     def check_seeds(self) -> None:
         """Say when the seeds changed since the index was built; rebuilding is the user's call."""
+        if self.bot is not None and not self._stale_shown and not self._indexing():
+            self._stat_seeds(self.bot)
+
+    @work(thread=True, exclusive=True, group="seeds")
+    def _stat_seeds(self, bot: QABot) -> None:
         from qabot.indexing import is_stale
 
-        bot = self.bot
-        if bot is None or self._indexing():
-            return
         try:
             stale = is_stale(self.seeds_dir, bot.index.manifest)
-        except (OSError, QabotError):
-            return  # a folder being moved or edited right now: look again next time
+        except Exception:  # a folder being moved or edited: look again next time
+            return
         if stale:
-            self.call_from_thread(self._seeds_changed, bot)
+            self._report(self._seeds_changed, bot)
 
     def _seeds_changed(self, bot: QABot) -> None:
-        if bot is not self.bot or self._stale_shown:
-            return
+        if bot is not self.bot or self._stale_shown or self._indexing():
+            return  # a rebuild under way will say what it found
         self._stale_shown = True
         self._set_status(
             Content.assemble(
@@ -163,19 +206,20 @@ class QabotApp(App[None]):
                 ("  ·  seeds changed since then: Ctrl+R to update", "bold $warning"),
             )
         )
-        self.notify("The seeds changed since the index was built: Ctrl+R updates it.")
+        self._say("The seeds changed since the index was built: Ctrl+R updates it.")
 
     def _indexing(self) -> bool:
         return any(w.group == "index" and not w.is_finished for w in self.workers)
 
     def _bot_ready(self, bot: QABot, report: IndexReport | None) -> None:
         self.bot = bot
+        self._load_error = None
         self.chat_screen.query_one("#progress").display = False
         self._stale_shown = False
         self._set_status(self._index_summary(bot))
         if report is not None:
             changed = len(report.added) + len(report.changed) + len(report.removed)
-            self.notify(
+            self._say(
                 f"index: {len(report.added)} added, {len(report.changed)} changed, "
                 f"{len(report.removed)} removed, {len(report.unchanged)} unchanged"
                 + (f"; {len(report.skipped)} files skipped" if report.skipped else ""),
@@ -191,17 +235,34 @@ class QabotApp(App[None]):
         return Content.assemble(
             (f"{len(m.files)} documents", "bold"),
             f" · {m.paragraphs} paragraphs · {m.sentences} sentences{skipped}"
-            f" · built {views.local_time(m.created)} · {self.index_dir}",
+            f" · built {views.local_time(m.created)} · {safe(str(self.index_dir))}",
         )
 
     def _failed(self, message: str) -> None:
+        """An index load or rebuild failed: say why; a working index keeps answering."""
         self.chat_screen.query_one("#progress").display = False
-        self._set_status(Content.styled(f"error: {message}", "bold $error"))
         if self.bot is None:
+            self._load_error = message
+            self._set_status(
+                Content.assemble(
+                    (f"error: {safe(message)}", "bold $error"), ("  ·  Ctrl+R to retry", "bold")
+                )
+            )
             for turn, _, _ in self._waiting:
-                turn.show_error(message)
+                turn.show_error(f"{message} (Ctrl+R to retry)")
             self._waiting = []
-        self.notify(message, title="index", severity="error")
+        else:
+            self._set_status(
+                Content.assemble(
+                    self._index_summary(self.bot),
+                    (f"  ·  update failed: {safe(message)}", "bold $error"),
+                )
+            )
+        self._say(message, title="index", severity="error")
+
+    def _say(self, message: str, **kwargs: object) -> None:
+        """A toast; ``markup=False`` because messages quote file names and corpus text."""
+        self.notify(safe(message), markup=False, **kwargs)  # type: ignore[arg-type]
 
     def _set_status(self, content: Content) -> None:
         self.chat_screen.query_one("#status", Static).update(content)
@@ -215,20 +276,29 @@ class QabotApp(App[None]):
         if not text:
             return
         box.value = ""
-        box.remember(text)
         if text.startswith("/") and self._command(text):
+            box.remember(text)
             return
         turn = TurnView(text)
         self.turns.append(turn)
         log = self.chat_screen.query_one("#log", VerticalScroll)
         log.mount(turn)
         log.scroll_end(animate=False)
+        try:
+            clean_question(text)
+        except QabotError as exc:  # not in the conversation: it must not steer follow-ups
+            box.remember(text, keep=False)  # but ↑ brings it back to be fixed
+            turn.show_error(str(exc))
+            return
+        box.remember(text)
         history = self.history[-HISTORY_TURNS:]
         self.history.append(text)
-        if self.bot is None:
-            self._waiting.append((turn, text, history))
-        else:
+        if self.bot is not None:
             self.answer(turn, text, history)
+        elif self._load_error is not None and not self._indexing():
+            turn.show_error(f"{self._load_error} (Ctrl+R to retry)")
+        else:
+            self._waiting.append((turn, text, history))
 
     def _command(self, text: str) -> bool:
         """Slash commands typed in the question box; False when it is not one of them."""
@@ -240,7 +310,7 @@ class QabotApp(App[None]):
             "/quit": self.exit,
         }
         if name == "/export":
-            self.export(Path(arg.strip()) if arg.strip() else None)
+            self.export(Path(arg.strip()).expanduser() if arg.strip() else None)
             return True
         if name in actions:
             actions[name]()
@@ -254,9 +324,12 @@ class QabotApp(App[None]):
             with self._ask_lock:
                 result = self.bot.ask(question, history)
         except QabotError as exc:
-            self.call_from_thread(turn.show_error, str(exc))
+            self._report(turn.show_error, str(exc))
             return
-        self.call_from_thread(self._answered, turn, result)
+        except Exception as exc:  # one failed answer must not close the chat
+            self._report(turn.show_error, _unexpected(exc))
+            return
+        self._report(self._answered, turn, result)
 
     def _answered(self, turn: TurnView, result: AskResult) -> None:
         turn.show(result)
@@ -303,23 +376,26 @@ class QabotApp(App[None]):
     def export(self, path: Path | None) -> Path | None:
         results = [t.result for t in self.turns if t.result is not None]
         if not results:
-            self.notify("nothing to export yet", severity="warning")
+            self._say("nothing to export yet", severity="warning")
             return None
         now = datetime.now()
         target = path or self.export_dir / f"qabot-chat-{now:%Y%m%d-%H%M%S}.md"
+        text = to_markdown(results, title=f"qabot chat, {now:%Y-%m-%d %H:%M}")
         try:
-            target.write_text(
-                to_markdown(results, title=f"qabot chat, {now:%Y-%m-%d %H:%M}"), encoding="utf-8"
-            )
-        except OSError as exc:
-            self.notify(f"cannot write {target}: {exc.strerror or exc}", severity="error")
+            with target.open("x", encoding="utf-8") as f:  # "x": never overwrite a file
+                f.write(text)
+        except FileExistsError:
+            self._say(f"{target} exists already: give another name", severity="error")
             return None
-        self.notify(f"chat exported to {target}", title="export")
+        except OSError as exc:
+            self._say(f"cannot write {target}: {exc.strerror or exc}", severity="error")
+            return None
+        self._say(f"chat exported to {target}", title="export")
         return target
 
     def action_rebuild(self, from_scratch: bool = False) -> None:
         if self._indexing():
-            self.notify("the index is already being updated")
+            self._say("the index is already being updated")
             return
         self._set_status(Content.styled("indexing new or changed seeds…", "italic"))
         self.rebuild(from_scratch)

@@ -2,34 +2,50 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
+from qabot.display import safe
 from qabot.records import AskResult
 from qabot.tui.views import sources
+
+# Characters that Markdown would read as syntax anywhere in a line (emphasis, links, HTML,
+# entities, tables), and line openings that would turn a line into a heading, list or rule.
+_INLINE = re.compile(r"([\\`*_\[\]<>#|~!&])")
+_OPENING = re.compile(r"^\s*\d+(?=[.)](?:\s|$))|^\s*(?=[-+=])", re.MULTILINE)
+
+
+def _md(text: str) -> str:
+    """Text from the corpus or the user, shown by a Markdown viewer exactly as it is written.
+
+    A quote must not become a link (a ``[1]: url`` line would define one), HTML, emphasis or a
+    heading; and a raw escape sequence must not act on the terminal of whoever ``cat``s it.
+    """
+    return _OPENING.sub(lambda m: m.group() + "\\", _INLINE.sub(r"\\\1", safe(text)))
 
 
 def _quoted(text: str) -> str:
     """Corpus text inside a Markdown blockquote, one ``>`` per line."""
-    return "\n".join(f"> {line}" if line else ">" for line in text.splitlines() or [""])
+    return "\n".join(f"> {line}" if line else ">" for line in _md(text).splitlines() or [""])
 
 
 def to_markdown(turns: Sequence[AskResult], *, title: str) -> str:
     lines = [f"# {title}", ""]
     for i, result in enumerate(turns, 1):
-        lines += [f"## {i}. {result.question}", ""]
+        lines += [f"## {i}. {_md(result.question)}", ""]
         if result.resolved_question != result.question:
-            lines += [f"*Read as: {result.resolved_question}*", ""]
+            lines += [f"*Read as: {_md(result.resolved_question)}*", ""]
         groups = sources(result)
         if result.abstained:
             lines += ["**The corpus does not answer this question.**", ""]
             if result.note:
-                lines += [f"*{result.note}*", ""]
+                lines += [f"*{_md(result.note)}*", ""]
             if groups:
                 lines += ["Closest evidence (not an answer):", ""]
         elif result.conflict:
             lines += ["**Sources disagree**: each version is shown with its own source.", ""]
         for k, answer in enumerate(result.answers if not result.abstained else [], 1):
-            short = f"**{answer.short_answer.text}** — " if answer.short_answer else ""
+            short = f"**{_md(answer.short_answer.text)}** — " if answer.short_answer else ""
             marks = " ".join(f"[{s.number}]" for s in groups[k - 1])
             lines += [
                 f"{k}. {short}{marks} (score {answer.score:.2f})",
@@ -43,8 +59,8 @@ def to_markdown(turns: Sequence[AskResult], *, title: str) -> str:
             for s in group:
                 span = s.span
                 lines.append(
-                    f"- [{s.number}] {span.title} — `{span.doc}`, paragraph {span.paragraph}, "
-                    f"characters {span.start}–{span.end}"
+                    f"- [{s.number}] {_md(span.title)} — {_md(span.doc)}, "
+                    f"paragraph {span.paragraph}, characters {span.start}–{span.end}"
                 )
                 if not span.is_answer:
                     lines += ["", _quoted(span.text), ""]

@@ -68,8 +68,12 @@ class ArticleScreen(Screen[None]):
         s = self.span
         try:
             text = read_file_text(self.seeds_dir, s.doc)
-        except (OSError, QabotError) as exc:
-            return [Static(Content.styled(f"cannot read {s.doc}: {exc}", "bold $error"))]
+        except (OSError, ValueError, QabotError) as exc:  # ValueError: no longer valid UTF-8
+            return [
+                Static(
+                    Content.styled(f"cannot read {safe(s.doc)}: {safe(str(exc))}", "bold $error")
+                )
+            ]
         blocks: list[Static] = []
         if text[s.start : s.end] != s.text:
             blocks.append(

@@ -35,10 +35,16 @@ class QuestionInput(Input):
         self._position = len(self.asked)  # == len(asked) when showing the draft being typed
         self._draft = ""
 
-    def remember(self, question: str) -> None:
+    def remember(self, question: str, *, keep: bool = True) -> None:
+        """Make ``question`` the newest one for ↑.
+
+        ``keep=False`` holds it for this session only: a refused question can be recalled and
+        fixed, but it is not written to the history file.
+        """
         if not self.asked or self.asked[-1] != question:
             self.asked.append(question)
-            _append_history(self.history_file, question)
+            if keep:
+                _append_history(self.history_file, question)
         self._position = len(self.asked)
         self._draft = ""
 
@@ -67,7 +73,8 @@ def _read_history(path: Path | None) -> list[str]:
     if path is None:
         return []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()[-HISTORY_KEPT:]
+        # errors="replace": a damaged byte costs its line, not the chat's start
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()[-HISTORY_KEPT:]
     except OSError:
         return []
     out = []
@@ -126,10 +133,12 @@ class SpanItem(Static, can_focus=True):
         self.post_message(self.Opened(self))
 
     def action_move(self, step: int) -> None:
-        if step > 0:
-            self.screen.focus_next(SpanItem)
-        else:
-            self.screen.focus_previous(SpanItem)
+        """Next or previous answer or source; at either end it stays (no jump to the far end)."""
+        items = list(self.screen.query(SpanItem))
+        k = items.index(self) + step
+        if 0 <= k < len(items):
+            items[k].focus()
+            items[k].scroll_visible(animate=False)
 
 
 class TurnView(Vertical):
