@@ -51,7 +51,12 @@ class QABot:
 
         t0 = time.perf_counter()
         text = clean_question(question)
-        earlier = [clean_question(h) for h in history if h and h.strip()]
+        # an earlier question with no words to look for ("?!") cannot be leaned on
+        earlier = [
+            q
+            for q in (clean_question(h) for h in history if h and h.strip())
+            if self.retriever.analyze(q)
+        ]
         referents: tuple[str, ...] = ()
         if earlier and conversation.leans_back(text):
             referents = self._named_by(earlier[-1])

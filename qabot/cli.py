@@ -117,7 +117,9 @@ def render(result: AskResult) -> str:
         out.append(f"{head}“{safe(answer.text)}”  (score {answer.score:.2f})")
         for c in answer.citations:
             n += 1
-            out.append(f"   [{n}] {c.doc} ¶{c.paragraph} chars {c.start}-{c.end} — {safe(c.title)}")
+            out.append(
+                f"   [{n}] {safe(c.doc)} ¶{c.paragraph} chars {c.start}-{c.end} — {safe(c.title)}"
+            )
     return "\n".join(out)
 
 

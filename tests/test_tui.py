@@ -78,6 +78,17 @@ def rendered(markdown: str) -> str:
     return " ".join(" ".join(words).split())
 
 
+PLAIN_TOKENS = {"blockquote_open", "blockquote_close", "paragraph_open", "paragraph_close"}
+PLAIN_TOKENS |= {"inline", "text", "softbreak", "hardbreak"}
+
+
+def structure(markdown: str) -> set[str]:
+    """The kinds of Markdown element in ``markdown`` beyond quoted paragraphs of text."""
+    tokens = MarkdownIt("commonmark").parse(markdown)
+    kinds = {t.type for t in tokens} | {c.type for t in tokens for c in t.children or []}
+    return kinds - PLAIN_TOKENS
+
+
 def links(markdown: str) -> list[str]:
     tokens = MarkdownIt("commonmark").parse(markdown)
     return [
@@ -250,6 +261,9 @@ def test_export_writes_markdown_with_citations(app: QabotApp, tmp_path: Path) ->
         await pilot.pause()
         files = list(tmp_path.glob("qabot-chat-*.md"))
         assert len(files) == 1
+        await pilot.press("ctrl+s")  # again, within the same second: a second file
+        await pilot.pause()
+        assert len(list(tmp_path.glob("qabot-chat-*.md"))) == 2
         text = files[0].read_text(encoding="utf-8")
         shown = rendered(text)
         assert f"1. {UNANSWERED}" in shown and f"2. {TRUCE}" in shown
@@ -307,11 +321,14 @@ def test_bad_question_is_one_line_in_the_chat(app: QabotApp) -> None:
         # the refused question is not part of the conversation: the follow-up still leans
         # on the question before it; ↑ brings the refused one back to be fixed
         assert app.history == [DEFENSE]
+        # nor can a question with nothing to look for be leaned on ("?!" itself is read
+        # with the conversation, as "Why?" would be)
+        await ask(pilot, "?!")
         follow = await ask(pilot, FOLLOW_UP)
         assert follow.result is not None and DEFENSE in follow.result.resolved_question
         box = app.query_one(QuestionInput)
         box.focus()
-        await pilot.press("up", "up")
+        await pilot.press("up", "up", "up")
         assert box.value == "x" * 5000
 
     run(app, scenario)
@@ -319,7 +336,8 @@ def test_bad_question_is_one_line_in_the_chat(app: QabotApp) -> None:
 
 def test_markup_and_escapes_in_a_seed_are_shown_literally(seeds_copy: Path, tmp_path: Path) -> None:
     """Loads in the background over a corpus with an injected article, then rebuilds."""
-    (seeds_copy / "005_injected.txt").write_text(INJECTED, encoding="utf-8")
+    # written with Windows line ends: each line still shows as one line
+    (seeds_copy / "005_injected.txt").write_text(INJECTED, encoding="utf-8", newline="\r\n")
     app = QabotApp(seeds_copy, tmp_path / "index", export_dir=tmp_path)
 
     async def scenario(pilot: Pilot) -> None:
@@ -341,6 +359,7 @@ def test_markup_and_escapes_in_a_seed_are_shown_literally(seeds_copy: Path, tmp_
         assert "[link=https://example.com]Read more[/link]" in article
         assert "\\x1b[31mALERT\\x1b[0m\\x1b]0;pwned\\x07" in article
         assert "\x1b" not in article and "\x07" not in article
+        assert "\n\n" not in article and "\\x0d" not in article
         await pilot.press("escape")
         # the export shows the same text literally, as Markdown that a viewer cannot turn
         # into a link, emphasis or an escape sequence
@@ -366,6 +385,8 @@ def test_markup_and_escapes_in_a_seed_are_shown_literally(seeds_copy: Path, tmp_
         "<img src=x onerror=alert(1)> & &amp; *not bold* _nor_ `code`",
         "# not a heading\n- not a list\n2024. not a list either\n=====",
         "a \x1b[2J b\r\nc | d | ~~e~~ \\ ![i](j)",
+        "Rates rose\u2028- 3% in March\u20282024. A record year\u2028=======",
+        "    an *indented* line\n\tand a [tabbed] one",
     ],
 )
 def test_exported_quotes_read_literally_in_a_markdown_viewer(text: str) -> None:
@@ -373,7 +394,7 @@ def test_exported_quotes_read_literally_in_a_markdown_viewer(text: str) -> None:
     from qabot.tui.export import _quoted
 
     quoted = _quoted(text)
-    assert links(quoted) == [] and "\x1b" not in quoted
+    assert links(quoted) == [] and "\x1b" not in quoted and structure(quoted) == set()
     assert rendered(quoted) == " ".join(safe(text).split())
 
 

@@ -8,9 +8,8 @@ then the old one keeps answering from the old index, which stays valid on disk.
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,6 +44,19 @@ class _Cancelled(Exception):
     """The app is closing: an index worker stops at its next progress report."""
 
 
+def _write_new(folder: Path, stem: str, text: str) -> Path:
+    """Write ``text`` to ``folder/stem.md``, or ``stem-2.md``… if that exists: never overwrite."""
+    for n in range(1, 1000):
+        target = folder / (f"{stem}.md" if n == 1 else f"{stem}-{n}.md")
+        try:
+            with target.open("x", encoding="utf-8") as f:
+                f.write(text)
+        except FileExistsError:
+            continue
+        return target
+    raise FileExistsError(0, "too many exports with this name", str(folder / stem))
+
+
 def _closing() -> bool:
     """True in a worker the app has cancelled (it is quitting or replacing that worker)."""
     try:
@@ -55,7 +67,7 @@ def _closing() -> bool:
 
 def _unexpected(exc: BaseException) -> str:
     """One line for a failure qabot did not foresee; the chat keeps running."""
-    return f"unexpected {type(exc).__name__}: {exc}"
+    return " ".join(f"unexpected {type(exc).__name__}: {exc}".split())
 
 
 class QabotApp(App[None]):
@@ -128,11 +140,32 @@ class QabotApp(App[None]):
             raise _Cancelled
         self._report(self._show_progress, stage, done, total)
 
-    def _report(self, callback: object, *args: object) -> None:
-        """``call_from_thread`` from a worker, unless the app has closed meanwhile."""
-        if not _closing():
-            with contextlib.suppress(RuntimeError):  # the app stopped since the check
-                self.call_from_thread(callback, *args)  # type: ignore[arg-type]
+    def _report(
+        self, callback: Callable[..., object], *args: object, turn: TurnView | None = None
+    ) -> None:
+        """Run ``callback`` on the UI thread from a worker, unless the app is closing.
+
+        An exception raised while showing a result is said on ``turn`` (or in the status line)
+        instead of travelling back into the worker, where it would close the app.
+        """
+        if _closing():
+            return
+        try:
+            self.call_from_thread(self._guarded, callback, args, turn)
+        except RuntimeError:
+            if self.is_running:
+                raise  # not the "app is not running" of a chat that closed meanwhile
+
+    def _guarded(
+        self, callback: Callable[..., object], args: tuple[object, ...], turn: TurnView | None
+    ) -> None:
+        try:
+            callback(*args)
+        except Exception as exc:  # the chat must say it and keep running
+            if turn is not None:
+                turn.show_error(_unexpected(exc))
+            else:
+                self._set_status(Content.styled(f"error: {_unexpected(exc)}", "bold $error"))
 
     def _show_progress(self, stage: str, done: int, total: int) -> None:
         bar = self.chat_screen.query_one("#progress", ProgressBar)
@@ -149,6 +182,8 @@ class QabotApp(App[None]):
             self._report(self._set_status, Content.styled("loading the embedding model…", "italic"))
             from qabot.embedding import embed
 
+            if _closing():  # loading the model cannot be stopped half way: do not start it
+                return
             embed(["qabot"])  # so that the first question does not wait for torch to load
         except _Cancelled:
             return
@@ -295,7 +330,7 @@ class QabotApp(App[None]):
         self.history.append(text)
         if self.bot is not None:
             self.answer(turn, text, history)
-        elif self._load_error is not None and not self._indexing():
+        elif self._load_error is not None:
             turn.show_error(f"{self._load_error} (Ctrl+R to retry)")
         else:
             self._waiting.append((turn, text, history))
@@ -324,12 +359,12 @@ class QabotApp(App[None]):
             with self._ask_lock:
                 result = self.bot.ask(question, history)
         except QabotError as exc:
-            self._report(turn.show_error, str(exc))
+            self._report(turn.show_error, str(exc), turn=turn)
             return
         except Exception as exc:  # one failed answer must not close the chat
-            self._report(turn.show_error, _unexpected(exc))
+            self._report(turn.show_error, _unexpected(exc), turn=turn)
             return
-        self._report(self._answered, turn, result)
+        self._report(self._answered, turn, result, turn=turn)
 
     def _answered(self, turn: TurnView, result: AskResult) -> None:
         turn.show(result)
@@ -379,11 +414,16 @@ class QabotApp(App[None]):
             self._say("nothing to export yet", severity="warning")
             return None
         now = datetime.now()
-        target = path or self.export_dir / f"qabot-chat-{now:%Y%m%d-%H%M%S}.md"
         text = to_markdown(results, title=f"qabot chat, {now:%Y-%m-%d %H:%M}")
+        named = path is not None and not path.is_dir()
+        folder = path if path is not None and path.is_dir() else self.export_dir
         try:
-            with target.open("x", encoding="utf-8") as f:  # "x": never overwrite a file
-                f.write(text)
+            if named:
+                target = path
+                with target.open("x", encoding="utf-8") as f:  # "x": never overwrite a file
+                    f.write(text)
+            else:
+                target = _write_new(folder, f"qabot-chat-{now:%Y%m%d-%H%M%S}", text)
         except FileExistsError:
             self._say(f"{target} exists already: give another name", severity="error")
             return None
@@ -397,6 +437,7 @@ class QabotApp(App[None]):
         if self._indexing():
             self._say("the index is already being updated")
             return
+        self._load_error = None  # questions asked now wait for this attempt
         self._set_status(Content.styled("indexing new or changed seeds…", "italic"))
         self.rebuild(from_scratch)
 

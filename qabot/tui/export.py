@@ -21,12 +21,15 @@ def _md(text: str) -> str:
     A quote must not become a link (a ``[1]: url`` line would define one), HTML, emphasis or a
     heading; and a raw escape sequence must not act on the terminal of whoever ``cat``s it.
     """
-    return _OPENING.sub(lambda m: m.group() + "\\", _INLINE.sub(r"\\\1", safe(text)))
+    # Leading spaces would make an indented code block, where escapes show as backslashes.
+    text = "\n".join(line.lstrip(" \t") for line in safe(text).split("\n"))
+    return _OPENING.sub(lambda m: m.group() + "\\", _INLINE.sub(r"\\\1", text))
 
 
 def _quoted(text: str) -> str:
     """Corpus text inside a Markdown blockquote, one ``>`` per line."""
-    return "\n".join(f"> {line}" if line else ">" for line in _md(text).splitlines() or [""])
+    # split("\n"), not splitlines(): U+2028 does not end a line for Markdown, nor here
+    return "\n".join(f"> {line}" if line else ">" for line in _md(text).split("\n"))
 
 
 def to_markdown(turns: Sequence[AskResult], *, title: str) -> str:

@@ -54,7 +54,7 @@ class ArticleScreen(Screen[None]):
         yield Static(
             Content.assemble(
                 (safe(s.title), "bold"),
-                (f"   {s.doc}  ¶{s.paragraph}  chars {s.start}–{s.end}", "dim"),
+                (f"   {safe(s.doc)}  ¶{s.paragraph}  chars {s.start}–{s.end}", "dim"),
             ),
             id="article-title",
         )
@@ -91,8 +91,8 @@ class ArticleScreen(Screen[None]):
             line_end = offset + len(line)
             if line.strip():
                 hit = offset < max(end, s.start + 1) and s.start < line_end
-                block = Static(
-                    views.marked(line, offset, s.start, end, s.short),
+                block = Static(  # a CRLF file's "\r" is the line's end, not another line
+                    views.marked(line.removesuffix("\r"), offset, s.start, end, s.short),
                     classes="block hit" if hit else "block",
                 )
                 blocks.append(block)

@@ -95,7 +95,7 @@ def quote(answer: Answer, number: int) -> Content:
 
 def source_line(source: Source) -> Content:
     s = source.span
-    where = f"{s.doc} ¶{s.paragraph} chars {s.start}–{s.end}"
+    where = f"{safe(s.doc)} ¶{s.paragraph} chars {s.start}–{s.end}"
     if s.is_answer:
         return Content.assemble(
             (f"[{source.number}] ", "bold"), safe(s.title), (f"  {where}", "dim")

@@ -74,7 +74,8 @@ def _read_history(path: Path | None) -> list[str]:
         return []
     try:
         # errors="replace": a damaged byte costs its line, not the chat's start
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()[-HISTORY_KEPT:]
+        text = path.read_text(encoding="utf-8", errors="replace")
+        lines = text.split("\n")[-HISTORY_KEPT - 1 :]  # not splitlines: U+2028 is in a question
     except OSError:
         return []
     out = []
@@ -233,7 +234,9 @@ class EvidencePanel(VerticalScroll):
             Content.assemble((safe(span.title), "bold"), (f"  — {kind}", "dim"))
         )
         self.query_one("#evidence-where", Static).update(
-            Content.styled(f"{span.doc}  ¶{span.paragraph}  chars {span.start}–{span.end}", "dim")
+            Content.styled(
+                f"{safe(span.doc)}  ¶{span.paragraph}  chars {span.start}–{span.end}", "dim"
+            )
         )
         self.query_one("#evidence-scores", Static).update(views.scores_line(evidence))
         end = span.end if span.is_answer else span.start  # evidence is shown, not highlighted
