@@ -9,7 +9,8 @@ On disk (no pickle anywhere)::
         manifest.json      format, model, dimension, source files (sha256, size), checksums
                            of the data files, and a seal (sha256 of the manifest itself)
         corpus.sqlite      documents, paragraphs (text, BM25 terms), sentences, entities
-        paragraphs.faiss   unit vectors of paragraphs, IndexFlatIP (cosine)
+        paragraphs.faiss   unit vectors of paragraphs: IndexFlatIP (exact cosine), or above
+                           ``vectors.FLAT_MAX`` paragraphs IVF-SQ8 (faiss format)
         sentences.npy      unit vectors of sentences, float32, row = sentence id
       tmp-<time>-<pid>/    a generation being written; never read, swept by the next run
 
@@ -42,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from qabot import tokens
+from qabot import vectors as qabot_vectors
 from qabot.errors import QabotError
 from qabot.loading import FileStat, read_document, scan
 from qabot.records import Document, Entity, Paragraph, Sentence, SkippedFile
@@ -121,7 +123,7 @@ class CorpusIndex:
     directory: Path
     manifest: Manifest
     paragraphs: list[Paragraph]  # paragraph id == position
-    paragraph_vectors: Any  # faiss.IndexFlatIP
+    paragraph_vectors: Any  # faiss index: IndexFlatIP, or IVF-SQ8 when large (qabot.vectors)
     sentence_vectors: np.ndarray
     sentence_offsets: np.ndarray  # first sentence row of paragraph i; length n+1
     paragraph_terms: list[list[str]]
@@ -259,6 +261,7 @@ def _load_generation(index_dir: Path, generation: Path) -> CorpusIndex:
     try:
         paragraphs, terms = _read_sqlite(blobs["corpus.sqlite"])
         vectors = faiss.deserialize_index(np.frombuffer(blobs["paragraphs.faiss"], np.uint8))
+        vectors = qabot_vectors.prepare(vectors)
         sentence_vectors = np.load(io.BytesIO(blobs["sentences.npy"]), allow_pickle=False)
     except (sqlite3.Error, RuntimeError, ValueError, TypeError, KeyError, OSError) as exc:
         raise QabotError(f"index at {index_dir} is corrupt: {_one_line(exc)}") from exc
@@ -477,7 +480,11 @@ class _DocPart:
 
 
 def _parts_from_index(index: CorpusIndex) -> dict[str, _DocPart]:
-    """Split a loaded index back into per-document parts, so unchanged files can be reused."""
+    """Split a loaded index back into per-document parts, so unchanged files can be reused.
+
+    From an IVF-SQ8 index (large corpora) the vectors come back 8-bit quantised: close to
+    the originals (cosine > 0.999), and re-encoding them does not drift further.
+    """
     n = len(index.paragraphs)
     all_vectors = index.paragraph_vectors.reconstruct_n(0, n) if n else np.zeros((0, 0))
     by_doc: dict[str, list[int]] = {}
@@ -727,9 +734,7 @@ def _write_generation(
         s_vecs = np.concatenate([empty, *(part.sentence_vectors for part in parts)])
         _write_sqlite(tmp / "corpus.sqlite", paragraphs, [t for part in parts for t in part.terms])
         lock.stage("writing")
-        flat = faiss.IndexFlatIP(DIMENSION)
-        flat.add(np.ascontiguousarray(p_vecs, dtype=np.float32))
-        faiss.write_index(flat, str(tmp / "paragraphs.faiss"))
+        faiss.write_index(qabot_vectors.build(p_vecs), str(tmp / "paragraphs.faiss"))
         with (tmp / "sentences.npy").open("wb") as fh:
             np.save(fh, np.ascontiguousarray(s_vecs, dtype=np.float32), allow_pickle=False)
         for data_file in DATA_FILES:

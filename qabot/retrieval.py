@@ -21,6 +21,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from qabot import tokens
+from qabot import vectors as qabot_vectors
 from qabot.bm25 import BM25Matrix, top_k
 from qabot.indexing import CorpusIndex
 from qabot.records import Hit
@@ -199,11 +200,11 @@ class Retriever:
         # A paragraph's dense score is the best of its own cosine and its sentences' cosines:
         # a long paragraph may hold one sentence that matches the question closely.
         qv = query.vector.reshape(1, -1)
-        sims, ids = self.index.paragraph_vectors.search(qv, depth)
+        sims, ids = qabot_vectors.search(self.index.paragraph_vectors, qv, depth)
         dense_scores = {int(i): float(s) for i, s in zip(ids[0], sims[0], strict=True) if i >= 0}
         n_sent = self.index.sentence_vectors.shape[0]
         if n_sent:
-            s_sims, s_ids = self.sentence_vectors.search(qv, min(n_sent, depth * 3))
+            s_sims, s_ids = qabot_vectors.search(self.sentence_vectors, qv, min(n_sent, depth * 3))
             for i, s in zip(s_ids[0], s_sims[0], strict=True):
                 if i >= 0:
                     pid = int(self._sentence_paragraph[i])

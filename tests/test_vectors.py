@@ -1,0 +1,72 @@
+"""The paragraph vector index: flat below the threshold, IVF-SQ8 above, faiss format only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pytest
+
+from qabot import vectors
+
+
+def _unit(n: int, d: int = 384, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((50, d)).astype(np.float32)
+    x = centres[rng.integers(0, 50, n)] + 0.3 * rng.standard_normal((n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_small_corpora_get_the_exact_index() -> None:
+    x = _unit(500)
+    index = vectors.build(x)
+    assert isinstance(index, faiss.IndexFlatIP) and vectors.describe(index) == "Flat"
+    sims, ids = vectors.search(index, x[:1], 5)
+    assert ids[0, 0] == 0 and sims[0, 0] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_large_corpora_get_ivf_sq8_that_survives_a_round_trip() -> None:
+    x = _unit(6000)
+    index = vectors.build(x, flat_max=1000)
+    assert vectors.describe(index).startswith("IVF")
+    data = faiss.serialize_index(index)  # faiss's own format, as the index folder stores it
+    loaded = vectors.prepare(faiss.deserialize_index(data))
+    assert loaded.ntotal == 6000 and loaded.d == 384
+    # reconstruct (needed by fusion and incremental rebuilds) gives the vector back, 8-bit
+    back = loaded.reconstruct_n(0, 100)
+    cos = np.sum(back * x[:100], axis=1) / np.linalg.norm(back, axis=1)
+    assert cos.min() > 0.999
+    exact = faiss.IndexFlatIP(384)
+    exact.add(x)
+    queries = _unit(50, seed=1)
+    _, want = exact.search(queries, 10)
+    got = np.vstack([vectors.search(loaded, q[None], 10)[1] for q in queries])
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(got, want, strict=True)])
+    assert recall >= 0.9
+
+
+def test_nlist_keeps_enough_training_vectors_per_cell() -> None:
+    assert vectors.nlist_for(1_000_000) == 1024
+    assert vectors.nlist_for(300_000) == 256
+    assert vectors.nlist_for(100) == 2
+    for n in (50, 1000, 10_000, 250_000):
+        assert n // vectors.nlist_for(n) >= vectors.TRAIN_PER_CELL
+
+
+@pytest.mark.slow
+def test_an_index_built_with_ivf_loads_and_answers(
+    seeds_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qabot.api import QABot
+
+    monkeypatch.setattr(vectors, "FLAT_MAX", 10)
+    bot = QABot(seeds_copy, tmp_path / "index")
+    assert vectors.describe(bot.index.paragraph_vectors).startswith("IVF")
+    result = bot.ask("How much humanitarian aid has the US pledged to Gaza?")
+    assert result.evidence
+    # an incremental update reuses the stored (quantised) vectors of unchanged files
+    (seeds_copy / "extra.md").write_text("# Note\n\nA convoy of 40 trucks arrived.\n")
+    again = QABot(seeds_copy, tmp_path / "index")
+    assert again.report is not None and again.report.added == ["extra.md"]
+    assert again.index.paragraph_vectors.ntotal == len(again.index.paragraphs)
