@@ -1,0 +1,657 @@
+"""``qabot bench``: qabot's speed beside its baselines, as ratios measured in one run.
+
+Shared machines are noisy, so every figure is taken side by side in the same process and
+reported with its baseline: numpy brute force and faiss ``IndexFlatIP`` beside qabot's vector
+index (with recall@10 against exact search), the memory-bandwidth floor of a full scan,
+rank-bm25's ``get_scores`` beside qabot's sparse BM25 (and the largest score difference),
+sentence-transformers beside qabot's encoder, warm ``ask`` on the seeds and a cold
+``qabot ask`` process.
+
+Large corpora are synthetic but derived from real data (see ``docs/PERFORMANCE.md``):
+
+* **vectors**: real all-MiniLM-L6-v2 embeddings of sentences from SQuAD v1.1 dev and BEIR
+  SciFact (``shared/benchmarks``) are the seeds; each synthetic vector mixes one real vector
+  with a share of a second, adds Gaussian noise shaped like the real vectors' covariance, and
+  is normalised. Queries are real embeddings of SQuAD questions, searched as they are.
+* **paragraphs** (BM25): lengths drawn from the real paragraphs' lengths, terms drawn from the
+  real term frequencies (qabot's own tokeniser over the same texts); queries are the terms of
+  real SQuAD questions.
+
+Real embeddings are computed once and cached (``~/.cache/qabot/bench``, ``.npy``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qabot import tokens
+
+SIZES = (10_000, 100_000, 1_000_000)
+REAL_SENTENCES = 6000
+REAL_QUESTIONS = 400
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"“])")
+
+
+@dataclass
+class RealData:
+    """Real texts and their embeddings: what synthetic corpora are derived from."""
+
+    sentences: list[str]
+    questions: list[str]
+    paragraphs: list[str]
+    sentence_vectors: np.ndarray  # float32, unit rows
+    question_vectors: np.ndarray
+
+
+def _data_root() -> Path:
+    from qabot.benchmarks import data_root
+
+    return data_root()
+
+
+def _cache_dir() -> Path:
+    from qabot.benchmarks import default_cache
+
+    return default_cache()
+
+
+def real_texts(
+    n_sentences: int = REAL_SENTENCES, n_questions: int = REAL_QUESTIONS
+) -> tuple[list[str], list[str], list[str]]:
+    """Sentences, questions and paragraphs from SQuAD v1.1 dev and SciFact, in a fixed order."""
+    root = _data_root()
+    with gzip.open(root / "squad-v1.1-dev/dev-v1.1.json.gz", "rt", encoding="utf-8") as fh:
+        squad = json.load(fh)
+    paragraphs: list[str] = []
+    questions: list[str] = []
+    for article in squad["data"]:
+        for p in article["paragraphs"]:
+            paragraphs.append(p["context"])
+            questions.extend(qa["question"] for qa in p["qas"][:1])
+    with gzip.open(root / "beir-scifact/corpus.jsonl.gz", "rt", encoding="utf-8") as fh:
+        paragraphs.extend(json.loads(line)["text"] for line in fh if line.strip())
+    sentences = [s for p in paragraphs for s in _SENTENCE_END.split(p) if len(s) > 20]
+    rng = np.random.default_rng(0)
+    chosen = sorted(rng.choice(len(sentences), min(n_sentences, len(sentences)), replace=False))
+    q_idx = sorted(rng.choice(len(questions), min(n_questions, len(questions)), replace=False))
+    return [sentences[i] for i in chosen], [questions[i] for i in q_idx], paragraphs
+
+
+def real_data(n_sentences: int = REAL_SENTENCES, n_questions: int = REAL_QUESTIONS) -> RealData:
+    """Real texts with their embeddings (computed once with qabot's encoder, then cached)."""
+    from qabot.embedding import embed, model_id
+
+    sentences, questions, paragraphs = real_texts(n_sentences, n_questions)
+    tag = re.sub(r"[^A-Za-z0-9.=-]+", "_", model_id())
+    path = _cache_dir() / f"vectors-{tag}-{len(sentences)}-{len(questions)}.npy"
+    try:
+        vectors = np.load(path, allow_pickle=False)
+        if vectors.shape != (len(sentences) + len(questions), 384):
+            raise ValueError("stale cache")
+    except (OSError, ValueError):
+        vectors = embed(sentences + questions)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, vectors, allow_pickle=False)
+        tmp.replace(path)
+    return RealData(
+        sentences, questions, paragraphs, vectors[: len(sentences)], vectors[len(sentences) :]
+    )
+
+
+def derived_vectors(real: np.ndarray, n: int, seed: int = 0, noise: float = 0.5) -> np.ndarray:
+    """``n`` unit vectors shaped like ``real``: a real vector, a share of another, and noise
+    with the real vectors' covariance (Gaussian-weighted sums of 4 centred real vectors), so
+    the index sees real anisotropy, not tidy synthetic clusters."""
+    rng = np.random.default_rng(seed)
+    centred = (real - real.mean(axis=0)).astype(np.float32)
+    out = np.empty((n, real.shape[1]), dtype=np.float32)
+    step = 100_000
+    for lo in range(0, n, step):
+        m = min(step, n - lo)
+        share = rng.uniform(0.0, 0.5, (m, 1)).astype(np.float32)
+        v = real[rng.integers(0, len(real), m)] + share * real[rng.integers(0, len(real), m)]
+        for _ in range(4):  # sum of 4 with N(0, 1/4) weights: covariance of ``real``
+            g = rng.standard_normal((m, 1), dtype=np.float32) * np.float32(noise / 2)
+            v += g * centred[rng.integers(0, len(real), m)]
+        out[lo : lo + m] = v / np.linalg.norm(v, axis=1, keepdims=True)
+    return out
+
+
+def derived_paragraphs(paragraphs: list[str], n: int, seed: int = 0) -> list[list[str]]:
+    """``n`` BM25 term lists with real lengths and real term frequencies."""
+    rng = np.random.default_rng(seed)
+    real_terms = [tokens.terms(p) for p in paragraphs]
+    lengths = np.array([len(t) for t in real_terms if t])
+    vocab, counts = np.unique([t for ts in real_terms for t in ts], return_counts=True)
+    probs = counts / counts.sum()
+    n_len = rng.choice(lengths, n)
+    flat = rng.choice(len(vocab), int(n_len.sum()), p=probs)
+    words = vocab.tolist()
+    ends = np.cumsum(n_len)
+    starts = ends - n_len
+    flat_words = [words[i] for i in flat.tolist()]
+    return [flat_words[s:e] for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+@dataclass
+class Row:
+    """One comparison: a baseline and qabot side by side, at one corpus size (or none)."""
+
+    size: str  # "10k", "1M", or "seeds" / "-" for size-free figures
+    measure: str
+    baseline: str  # what the baseline is
+    base: float | None
+    qabot: float | None
+    unit: str
+    ratio: float | None = None  # baseline / qabot, or as named in ``measure``
+    target: str = ""
+    met: bool | None = None
+
+
+def parse_size(text: str) -> int:
+    """``10k`` -> 10000, ``1M`` -> 1000000, ``2500`` -> 2500."""
+    text = text.strip().lower().replace("_", "")
+    scale = {"k": 1_000, "m": 1_000_000}.get(text[-1:], 1)
+    return int(float(text.rstrip("km")) * scale)
+
+
+def size_name(n: int) -> str:
+    if n >= 1_000_000 and n % 1_000_000 == 0:
+        return f"{n // 1_000_000}M"
+    if n >= 1000 and n % 1000 == 0:
+        return f"{n // 1000}k"
+    return str(n)
+
+
+def _timed(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
+    """Median seconds of ``fn()`` over ``repeat`` calls (after one warm-up call)."""
+    import time
+
+    fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def bandwidth(x: np.ndarray) -> float:
+    """Bytes per second one thread reads ``x`` at (best of a few streaming reductions):
+    the floor a full scan of ``x`` cannot beat."""
+    flat = x.reshape(-1)
+    ints = flat.view(np.int32)
+    best = min(
+        _timed(lambda: np.add.reduce(flat), 3),
+        _timed(lambda: np.bitwise_or.reduce(ints), 3),
+        _timed(lambda: np.maximum.reduce(flat), 3),
+    )
+    return x.nbytes / best
+
+
+def _recall(got: np.ndarray, want: np.ndarray) -> float:
+    return float(
+        np.mean([len(set(a[a >= 0]) & set(b)) / len(b) for a, b in zip(got, want, strict=True)])
+    )
+
+
+def bench_vectors(real: RealData, n: int, rows: list[Row], out: dict) -> object:
+    """Vector search at ``n``: floor, numpy, faiss flat (1 and 2 threads), qabot's index."""
+    import time
+
+    import faiss
+
+    from qabot import vectors
+
+    name = size_name(n)
+    x = derived_vectors(real.sentence_vectors, n, seed=n)
+    q = real.question_vectors
+    faiss.omp_set_num_threads(2)
+    t0 = time.perf_counter()
+    flat = faiss.IndexFlatIP(x.shape[1])
+    flat.add(x)
+    flat_build = time.perf_counter() - t0
+    _, truth = flat.search(q, 10)  # batched, exact: the ground truth
+    t0 = time.perf_counter()
+    ours = vectors.build(x)
+    our_build = time.perf_counter() - t0
+    kind = vectors.describe(ours)
+
+    bw = bandwidth(x)
+    floor_ms = x.nbytes / bw * 1000
+    reps = max(3, min(50, 50_000_000 // n))
+    qi = iter(range(10**9))
+
+    def one(index: object) -> None:
+        i = next(qi) % len(q)
+        vectors.search(index, q[i : i + 1], 10)
+
+    def numpy_query() -> None:
+        i = next(qi) % len(q)
+        s = x @ q[i]
+        top = np.argpartition(-s, 10)[:10]
+        top[np.argsort(-s[top])]
+
+    faiss.omp_set_num_threads(1)
+    flat1 = _timed(lambda: one(flat), reps) * 1000
+    ours_ms = _timed(lambda: one(ours), max(reps, 100)) * 1000
+    numpy_ms = _timed(numpy_query, reps) * 1000
+    faiss.omp_set_num_threads(2)
+    flat2 = _timed(lambda: flat.search(q[:1], 10), reps) * 1000
+    faiss.omp_set_num_threads(1)
+    got = np.vstack([vectors.search(ours, q[i : i + 1], 10)[1] for i in range(len(q))])
+    recall = _recall(got, truth)
+    flat_bytes = faiss.serialize_index(flat).nbytes
+    our_bytes = flat_bytes if kind == "Flat" else faiss.serialize_index(ours).nbytes
+    big = n >= 1_000_000
+    rows += [
+        Row(
+            name,
+            "memory-bandwidth floor of a full scan",
+            f"{bw / 1e9:.1f} GB/s, 1 thread",
+            None,
+            floor_ms,
+            "ms",
+        ),
+        Row(
+            name,
+            "exact scan: faiss flat (1 thread) / floor",
+            "floor",
+            floor_ms,
+            flat1,
+            "ms",
+            flat1 / floor_ms,
+            "<= 1.25",
+            flat1 / floor_ms <= 1.25,
+        ),
+        Row(
+            name,
+            "faiss flat single query: 2 threads / 1 thread",
+            "1 thread",
+            flat1,
+            flat2,
+            "ms",
+            flat2 / flat1,
+        ),
+        Row(
+            name,
+            f"vector search: numpy brute force / qabot ({kind})",
+            "numpy",
+            numpy_ms,
+            ours_ms,
+            "ms",
+            numpy_ms / ours_ms,
+        ),
+        Row(
+            name,
+            f"vector search: faiss flat / qabot ({kind})",
+            "faiss flat 1t",
+            flat1,
+            ours_ms,
+            "ms",
+            flat1 / ours_ms,
+            "<= 2 ms at 1M" if big else "",
+            ours_ms <= 2 if big else None,
+        ),
+        Row(
+            name,
+            "vector recall@10 vs exact",
+            "exact",
+            1.0,
+            recall,
+            "",
+            None,
+            ">= 0.95",
+            recall >= 0.95,
+        ),
+        Row(
+            name,
+            "vector index build",
+            "faiss flat",
+            flat_build,
+            our_build,
+            "s",
+            None,
+            "<= 60 s at 1M" if big else "",
+            our_build <= 60 if big else None,
+        ),
+        Row(
+            name,
+            "vector index bytes / paragraph",
+            "faiss flat",
+            flat_bytes / n,
+            our_bytes / n,
+            "B",
+            flat_bytes / our_bytes,
+        ),
+    ]
+    out.update(vector_kind=kind, vector_bytes=our_bytes)
+
+    return ours
+
+
+def bench_bm25(real: RealData, n: int, rows: list[Row], out: dict) -> object:
+    """BM25 at ``n``: rank-bm25's get_scores beside qabot's sparse engine, same scores."""
+    import time
+
+    from rank_bm25 import BM25Okapi
+
+    from qabot.bm25 import BM25Matrix, top_k
+
+    name = size_name(n)
+    corpus = derived_paragraphs(real.paragraphs[:2067], n, seed=n)
+    queries = [t for t in (tokens.terms(qq) for qq in real.questions) if t]
+    t0 = time.perf_counter()
+    ours = BM25Matrix(corpus)
+    our_build = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ref = BM25Okapi(corpus)
+    ref_build = time.perf_counter() - t0
+    del corpus
+    n_ref = max(2, min(20, 2_000_000 // n))
+    ref_times, diffs = [], []
+    for query in queries[:n_ref]:
+        t0 = time.perf_counter()
+        want = ref.get_scores(query)
+        want_top = np.argsort(-want, kind="stable")[:10]
+        ref_times.append(time.perf_counter() - t0)
+        diffs.append(float(np.max(np.abs(ours.get_scores(query) - want))))
+        assert want_top is not None
+    del ref
+    qi = iter(range(10**9))
+
+    def one() -> None:
+        top_k(ours.get_scores(queries[next(qi) % len(queries)]), 10)
+
+    our_ms = _timed(one, 200) * 1000
+    ref_ms = float(np.median(ref_times)) * 1000
+    big = n >= 1_000_000
+    rows += [
+        Row(
+            name,
+            "BM25 top-10: rank-bm25 get_scores / qabot",
+            "rank-bm25",
+            ref_ms,
+            our_ms,
+            "ms",
+            ref_ms / our_ms,
+            ">= 100x, <= 10 ms at 1M" if big else ">= 100x",
+            ref_ms / our_ms >= 100 and (our_ms <= 10 or not big),
+        ),
+        Row(
+            name,
+            "BM25 max |score - rank-bm25 score|",
+            "rank-bm25",
+            0.0,
+            max(diffs),
+            "",
+            None,
+            "0",
+            max(diffs) == 0.0,
+        ),
+        Row(name, "BM25 build", "rank-bm25", ref_build, our_build, "s", ref_build / our_build),
+        Row(name, "BM25 matrix bytes / paragraph", "", None, ours.nbytes / n, "B"),
+    ]
+    out.update(bm25_bytes=ours.nbytes)
+    return ours, queries
+
+
+def bench_hybrid(
+    real: RealData, n: int, index: object, bm25: object, rows: list[Row], out: dict
+) -> None:
+    """The retrieval core qabot runs per question: BM25 top-50, vector top-50, RRF."""
+    from qabot import vectors
+    from qabot.bm25 import top_k
+
+    engine, queries = bm25  # type: ignore[misc]
+    qi = iter(range(10**9))
+
+    def one() -> None:
+        i = next(qi)
+        b = top_k(engine.get_scores(queries[i % len(queries)]), 50).ids.tolist()
+        qv = real.question_vectors[i % len(real.question_vectors)]
+        _, ids = vectors.search(index, qv[None], 50)
+        fused: dict[int, float] = {}
+        for ranking in (b, ids[0].tolist()):
+            for r, pid in enumerate(ranking):
+                fused[pid] = fused.get(pid, 0.0) + 1.0 / (61 + r)
+        sorted(fused, key=fused.__getitem__, reverse=True)[:10]
+
+    ms = _timed(one, 100) * 1000
+    state = out["vector_bytes"] + out["bm25_bytes"]
+    rows += [
+        Row(size_name(n), "hybrid retrieval core (BM25 + vectors + RRF)", "", None, ms, "ms"),
+        Row(
+            size_name(n),
+            "retrieval state bytes / paragraph (vectors + BM25)",
+            "",
+            None,
+            state / n,
+            "B",
+            None,
+            "< 2 GB at 1M" if n >= 1_000_000 else "",
+            state < 2e9 if n >= 1_000_000 else None,
+        ),
+    ]
+
+
+def bench_embedding(real: RealData, rows: list[Row], n_texts: int = 512) -> None:
+    """Index-time encoder throughput: sentence-transformers (torch) beside qabot's embed."""
+    import time
+
+    from qabot import embedding
+
+    texts = real.sentences[:n_texts]
+    model = embedding._model()  # the sentence-transformers model: the reference
+    model.encode(texts[:64], batch_size=64)
+    t0 = time.perf_counter()
+    ref = model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+    ref_rate = len(texts) / (time.perf_counter() - t0)
+    embedding.embed(texts[:64])
+    t0 = time.perf_counter()
+    ours = embedding.embed(texts)
+    our_rate = len(texts) / (time.perf_counter() - t0)
+    cos = float(np.mean(np.sum(ref * ours, axis=1)))
+    rows += [
+        Row(
+            "-",
+            "embedding throughput: qabot / sentence-transformers",
+            "torch",
+            ref_rate,
+            our_rate,
+            "sent/s",
+            our_rate / ref_rate,
+            ">= 2.5x",
+            our_rate / ref_rate >= 2.5,
+        ),
+        Row(
+            "-",
+            "embedding mean cosine to sentence-transformers",
+            "torch",
+            1.0,
+            cos,
+            "",
+            None,
+            ">= 0.99",
+            cos >= 0.99,
+        ),
+    ]
+
+
+def _seed_questions() -> list[str]:
+    path = Path(__file__).resolve().parent.parent / "prompts" / "dev_qa.jsonl"
+    if path.is_file():
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line)["question"] for line in lines if line.strip()]
+    return ["Who is Israel's defense minister?", "How much aid has the US pledged to Gaza?"]
+
+
+def bench_ask(seeds: Path, rows: list[Row], out: dict) -> None:
+    """Warm ``QABot.ask`` on the seeds, and a cold ``qabot ask`` process (index prebuilt)."""
+    import subprocess
+    import sys
+    import time
+
+    from qabot.api import QABot
+
+    index_dir = _cache_dir() / "seeds-index"
+    bot = QABot(seeds, index_dir)
+    questions = _seed_questions()
+    for q in questions:
+        bot.ask(q)
+    times = []
+    for _ in range(3):
+        for q in questions:
+            t0 = time.perf_counter()
+            bot.ask(q)
+            times.append((time.perf_counter() - t0) * 1000)
+    p50, p95 = float(np.percentile(times, 50)), float(np.percentile(times, 95))
+    cmd = [
+        sys.executable,
+        "-c",
+        "from qabot.cli import main; main()",
+        "ask",
+        questions[0],
+        "--seeds",
+        str(seeds),
+        "--index",
+        str(index_dir),
+    ]
+    cold = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        cold.append(time.perf_counter() - t0)
+    cold_s = float(np.median(cold))
+    rows += [
+        Row(
+            "seeds",
+            "warm ask p50 (p95 in baseline column)",
+            "p95",
+            p95,
+            p50,
+            "ms",
+            None,
+            "<= 30 ms",
+            p50 <= 30,
+        ),
+        Row(
+            "seeds",
+            "cold `qabot ask` process to its answer",
+            "",
+            None,
+            cold_s,
+            "s",
+            None,
+            "<= 2 s",
+            cold_s <= 2,
+        ),
+    ]
+    out.update(seeds_paragraphs=len(bot.index.paragraphs))
+
+
+def run(sizes: list[int], seeds: Path, progress=None) -> dict:  # type: ignore[no-untyped-def]
+    """Every measurement, in one process; returns ``{"rows": [...], "meta": {...}}``."""
+    import gc
+    import os
+    import platform
+    import resource
+    import time
+    from dataclasses import asdict
+
+    def say(msg: str) -> None:
+        if progress:
+            progress(msg)
+
+    started = time.time()
+    rows: list[Row] = []
+    meta: dict = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "cpus": os.cpu_count(),
+        "machine": platform.platform(),
+        "load_before": os.getloadavg(),
+    }
+    say("real embeddings")
+    real = real_data()
+    meta["real_vectors"] = len(real.sentence_vectors)
+    meta["real_queries"] = len(real.question_vectors)
+    say("embedding throughput")
+    bench_embedding(real, rows)
+    say("ask on the seeds")
+    bench_ask(seeds, rows, meta)
+    for n in sizes:
+        out: dict = {}
+        say(f"vectors at {size_name(n)}")
+        index = bench_vectors(real, n, rows, out)
+        gc.collect()
+        say(f"BM25 at {size_name(n)}")
+        bm25 = bench_bm25(real, n, rows, out)
+        gc.collect()
+        say(f"hybrid core at {size_name(n)}")
+        bench_hybrid(real, n, index, bm25, rows, out)
+        del index, bm25
+        gc.collect()
+    meta["load_after"] = os.getloadavg()
+    meta["seconds"] = round(time.time() - started, 1)
+    meta["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"meta": meta, "rows": [asdict(r) for r in rows]}
+
+
+def _fmt(v: float | None) -> str:
+    if v is None:
+        return ""
+    if v == 0 or abs(v) >= 100:
+        return f"{v:,.0f}"
+    if abs(v) >= 1:
+        return f"{v:.2f}"
+    return f"{v:.4f}" if abs(v) >= 1e-3 else f"{v:.2e}"
+
+
+def table(result: dict) -> str:
+    """The rows as one Markdown table."""
+    head = "| size | measure | baseline | baseline value | qabot | unit | ratio | target | met |"
+    lines = [head, "|---|---|---|---:|---:|---|---:|---|---|"]
+    for r in result["rows"]:
+        met = "" if r["met"] is None else ("yes" if r["met"] else "**no**")
+        ratio = "" if r["ratio"] is None else f"{_fmt(r['ratio'])}x"
+        lines.append(
+            f"| {r['size']} | {r['measure']} | {r['baseline']} | {_fmt(r['base'])} | "
+            f"{_fmt(r['qabot'])} | {r['unit']} | {ratio} | {r['target']} | {met} |"
+        )
+    m = result["meta"]
+    lines.append("")
+    lines.append(
+        f"{m['date']}, {m['cpus']} CPUs, load {m['load_before'][0]:.2f} before / "
+        f"{m['load_after'][0]:.2f} after, {m['seconds']} s, peak RSS "
+        f"{m['peak_rss_bytes'] / 2**30:.1f} GiB; {m['real_vectors']} real sentence vectors, "
+        f"{m['real_queries']} real question vectors"
+    )
+    return "\n".join(lines)
+
+
+def report(sizes: str, seeds: Path, as_json: bool = False) -> str:
+    """What ``qabot bench`` prints: the table, or one JSON object. Progress goes to stderr."""
+    import sys
+
+    from qabot.errors import QabotError
+
+    try:
+        parsed = [parse_size(s) for s in sizes.split(",") if s.strip()]
+    except ValueError as exc:
+        raise QabotError(f"--sizes wants sizes such as 10k,100k,1M, not {sizes!r}") from exc
+    if any(n < 1000 for n in parsed):
+        raise QabotError("--sizes: each size must be at least 1000 paragraphs")
+    if not seeds.is_dir():
+        raise QabotError(f"seeds folder not found: {seeds}")
+    result = run(parsed, seeds, lambda msg: print(f"bench: {msg}", file=sys.stderr, flush=True))
+    return json.dumps(result, indent=1) if as_json else table(result)

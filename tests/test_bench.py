@@ -1,0 +1,91 @@
+"""`qabot bench` pieces on tiny inputs: derived corpora, rows, table, errors (no timings)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from qabot import bench
+from qabot.cli import main
+
+
+def _fake_real(n: int = 300, d: int = 384) -> bench.RealData:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n + 20, d)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    paragraphs = [
+        "Israel's defense minister Yoav Gallant met Lloyd Austin on Tuesday in Washington.",
+        "The United States pledged $100 million in humanitarian aid to Gaza.",
+        "Officials said a convoy of 40 trucks reached Rafah on Friday.",
+    ]
+    return bench.RealData(
+        ["s"] * n, ["Who met Austin?", "How much aid?"], paragraphs, x[:n], x[n:]
+    )
+
+
+def test_sizes_parse_and_print() -> None:
+    assert [bench.parse_size(s) for s in ("10k", "100K", "1M", "2500", "1_000")] == [
+        10_000, 100_000, 1_000_000, 2500, 1000,
+    ]
+    assert [bench.size_name(n) for n in (10_000, 1_000_000, 2500)] == ["10k", "1M", "2500"]
+
+
+def test_derived_vectors_are_unit_and_like_the_real_ones() -> None:
+    real = _fake_real().sentence_vectors
+    x = bench.derived_vectors(real, 1000, seed=1)
+    assert x.shape == (1000, 384) and x.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, rtol=1e-5)
+    # each derived vector stays close to some real vector (it is made from one)
+    assert np.median((x @ real.T).max(axis=1)) > 0.5
+    np.testing.assert_array_equal(x, bench.derived_vectors(real, 1000, seed=1))
+
+
+def test_derived_paragraphs_use_real_terms_and_lengths() -> None:
+    real = _fake_real()
+    docs = bench.derived_paragraphs(real.paragraphs, 200, seed=3)
+    from qabot import tokens
+
+    vocab = {t for p in real.paragraphs for t in tokens.terms(p)}
+    lengths = {len(tokens.terms(p)) for p in real.paragraphs}
+    assert len(docs) == 200 and all(set(d) <= vocab and len(d) in lengths for d in docs)
+
+
+def test_vector_bm25_and_hybrid_rows_on_a_small_corpus() -> None:
+    real = _fake_real()
+    rows: list[bench.Row] = []
+    out: dict = {}
+    index = bench.bench_vectors(real, 2000, rows, out)
+    engine = bench.bench_bm25(real, 2000, rows, out)
+    bench.bench_hybrid(real, 2000, index, engine, rows, out)
+    by_measure = {r.measure: r for r in rows}
+    assert by_measure["vector recall@10 vs exact"].qabot == 1.0  # flat at this size: exact
+    assert by_measure["BM25 max |score - rank-bm25 score|"].qabot == 0.0
+    assert all(r.size == "2k" for r in rows)
+    result = {
+        "meta": {"date": "d", "cpus": 2, "load_before": (0.1, 0, 0), "load_after": (0.2, 0, 0),
+                 "seconds": 1.0, "peak_rss_bytes": 2**30, "real_vectors": 300,
+                 "real_queries": 20},
+        "rows": [r.__dict__ for r in rows],
+    }
+    text = bench.table(result)
+    assert text.startswith("| size | measure |") and "vector recall@10" in text
+    json.dumps(result)  # the --json form serialises
+
+
+def test_bad_sizes_are_one_line_errors(tmp_path: Path) -> None:
+    runner = CliRunner()
+    for sizes in ("ten", "10"):
+        res = runner.invoke(main, ["bench", "--sizes", sizes, "--seeds", str(tmp_path)])
+        assert res.exit_code == 1 and res.output.startswith("error: --sizes")
+    res = runner.invoke(main, ["bench", "--sizes", "10k", "--seeds", str(tmp_path / "none")])
+    assert res.exit_code == 1 and "seeds folder not found" in res.output
+
+
+@pytest.mark.parametrize("text", ["", "k"])
+def test_parse_size_rejects_junk(text: str) -> None:
+    with pytest.raises(ValueError):
+        bench.parse_size(text)
