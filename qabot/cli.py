@@ -319,5 +319,20 @@ def chat(seeds_dir: Path, index_dir: Path, plain: bool) -> None:
     _fail_cleanly(run)
 
 
+@main.command()
+@click.option("--sizes", default="10k,100k,1M", show_default=True, help="Corpus sizes.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@seeds_option
+def bench(sizes: str, as_json: bool, seeds_dir: Path) -> None:
+    """Measure speed beside the baselines, in one run (docs/PERFORMANCE.md)."""
+
+    def run() -> None:
+        from qabot.bench import report
+
+        click.echo(report(sizes, seeds_dir, as_json))
+
+    _fail_cleanly(run)
+
+
 if __name__ == "__main__":
     main()
