@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import cache
+from functools import cache, lru_cache
 
 import snowballstemmer
 
@@ -50,7 +50,10 @@ def words(text: str) -> list[str]:
     return out
 
 
+@lru_cache(maxsize=1 << 18)
 def stem(word: str) -> str:
+    """Snowball stem, memoised: the answerer stems every word of every candidate sentence
+    for every question, and the pure-Python stemmer was most of a question's time."""
     return _stemmer().stemWord(word)
 
 
