@@ -68,6 +68,15 @@ def test_weighted_scores_sum_weighted_term_scores() -> None:
     np.testing.assert_allclose(ours.weighted_scores({"c": 0.5, "d": 1.0, "zz": 1.0}), want)
 
 
+def test_the_matrix_is_a_scipy_csr_matrix_of_term_weights() -> None:
+    corpus = [["a", "b"], ["b", "c", "c"], ["d"], ["a", "d", "d", "e"]]
+    ref, ours = BM25Okapi(corpus), BM25Matrix(corpus)
+    matrix = ours.to_scipy()
+    for term, tid in ours.vocabulary.items():
+        row = np.asarray(matrix[tid].todense()).ravel()
+        np.testing.assert_array_equal(row, ref.get_scores([term]))
+
+
 def test_top_k_is_a_stable_sort_of_positive_scores() -> None:
     rng = np.random.default_rng(0)
     scores = rng.integers(0, 5, size=1000).astype(np.float64)  # many ties and zeros
