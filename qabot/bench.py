@@ -390,7 +390,7 @@ def bench_bm25(real: RealData, n: int, rows: list[Row], out: dict) -> object:
         ),
         Row(
             name,
-            "BM25 max |score - rank-bm25 score|",
+            "BM25 largest score difference to rank-bm25",
             "rank-bm25",
             0.0,
             max(diffs),
