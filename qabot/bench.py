@@ -133,11 +133,10 @@ def derived_paragraphs(paragraphs: list[str], n: int, seed: int = 0) -> list[lis
     probs = counts / counts.sum()
     n_len = rng.choice(lengths, n)
     flat = rng.choice(len(vocab), int(n_len.sum()), p=probs)
-    words = vocab.tolist()
+    words = np.array(vocab.tolist(), dtype=object)[flat]  # references to shared strings
     ends = np.cumsum(n_len)
     starts = ends - n_len
-    flat_words = [words[i] for i in flat.tolist()]
-    return [flat_words[s:e] for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
+    return [words[s:e].tolist() for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
 
 
 # --------------------------------------------------------------------------- measuring
