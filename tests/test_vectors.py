@@ -47,8 +47,8 @@ def test_large_corpora_get_ivf_sq8_that_survives_a_round_trip() -> None:
 
 
 def test_nlist_keeps_enough_training_vectors_per_cell() -> None:
-    assert vectors.nlist_for(1_000_000) == 1024
-    assert vectors.nlist_for(300_000) == 256
+    assert vectors.nlist_for(1_000_000) == 2048
+    assert vectors.nlist_for(300_000) == 512
     assert vectors.nlist_for(100) == 2
     for n in (50, 1000, 10_000, 250_000):
         assert n // vectors.nlist_for(n) >= vectors.TRAIN_PER_CELL
