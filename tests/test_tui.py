@@ -296,6 +296,20 @@ def test_export_writes_markdown_with_citations(app: QabotApp, tmp_path: Path) ->
     run(app, scenario, notifications=True)
 
 
+def test_export_to_a_folder_that_is_gone_is_one_toast(bot, tmp_path: Path) -> None:
+    app = QabotApp(SEEDS, bot.index_dir, bot=bot, export_dir=tmp_path / "gone")
+
+    async def scenario(pilot: Pilot) -> None:
+        await ask(pilot, TRUCE)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        toasts = [t.render().plain for t in app.screen.query(Toast).results(Toast)]
+        assert any(f"cannot write {tmp_path / 'gone'}" in t for t in toasts)
+        assert app.is_running and not (tmp_path / "gone").exists()
+
+    run(app, scenario, notifications=True)
+
+
 def test_clear_empties_the_chat_and_the_conversation(app: QabotApp) -> None:
     async def scenario(pilot: Pilot) -> None:
         await ask(pilot, DEFENSE)

@@ -416,19 +416,19 @@ class QabotApp(App[None]):
         now = datetime.now()
         text = to_markdown(results, title=f"qabot chat, {now:%Y-%m-%d %H:%M}")
         named = path is not None and not path.is_dir()
-        folder = path if path is not None and path.is_dir() else self.export_dir
+        where = path if path is not None else self.export_dir  # what a failure names
         try:
             if named:
-                target = path
+                target = where
                 with target.open("x", encoding="utf-8") as f:  # "x": never overwrite a file
                     f.write(text)
             else:
-                target = _write_new(folder, f"qabot-chat-{now:%Y%m%d-%H%M%S}", text)
+                target = _write_new(where, f"qabot-chat-{now:%Y%m%d-%H%M%S}", text)
         except FileExistsError:
-            self._say(f"{target} exists already: give another name", severity="error")
+            self._say(f"{where} exists already: give another name", severity="error")
             return None
         except OSError as exc:
-            self._say(f"cannot write {target}: {exc.strerror or exc}", severity="error")
+            self._say(f"cannot write {where}: {exc.strerror or exc}", severity="error")
             return None
         self._say(f"chat exported to {target}", title="export")
         return target
