@@ -184,7 +184,7 @@ class QabotApp(App[None]):
 
             if _closing():  # loading the model cannot be stopped half way: do not start it
                 return
-            embed(["qabot"])  # so that the first question does not wait for torch to load
+            embed(["qabot"])  # so that the first question does not wait for the encoder to load
         except _Cancelled:
             return
         except QabotError as exc:
