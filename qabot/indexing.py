@@ -536,6 +536,8 @@ def _process(
             progress("annotating", done, total_blocks)
 
     lock.stage("annotating", checkpoint=False)
+    if progress:  # before spaCy loads (seconds): the bar shows, and a closing chat can stop here
+        progress("annotating", 0, total_blocks)
     annotated = [(doc, blocks, annotate(blocks, doc.text, tick)) for doc, blocks in cleaned]
 
     # Embed every paragraph, and every sentence that is not a whole paragraph by itself.
@@ -582,6 +584,8 @@ def _embed_batches(
     batch = 256
     out: list[np.ndarray] = []
     lock.stage("embedding", checkpoint=False)  # loading the model is part of it
+    if progress and texts:  # likewise before the model loads
+        progress("embedding", 0, len(texts))
     for i in range(0, len(texts), batch):
         out.append(embed(texts[i : i + batch]))
         if i == 0:
