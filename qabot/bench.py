@@ -85,14 +85,14 @@ def real_texts(
 
 def real_data(n_sentences: int = REAL_SENTENCES, n_questions: int = REAL_QUESTIONS) -> RealData:
     """Real texts with their embeddings (computed once with qabot's encoder, then cached)."""
-    from qabot.embedding import embed, model_id
+    from qabot.embedding import DIMENSION, embed, model_id
 
     sentences, questions, paragraphs = real_texts(n_sentences, n_questions)
     tag = re.sub(r"[^A-Za-z0-9.=-]+", "_", model_id())
     path = _cache_dir() / f"vectors-{tag}-{len(sentences)}-{len(questions)}.npy"
     try:
         vectors = np.load(path, allow_pickle=False)
-        if vectors.shape != (len(sentences) + len(questions), 384):
+        if vectors.shape != (len(sentences) + len(questions), DIMENSION):
             raise ValueError("stale cache")
     except (OSError, ValueError):
         vectors = embed(sentences + questions)

@@ -131,7 +131,7 @@ def _model() -> Any:
 
 def onnx_dir(kind: str = "onnx") -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    name = f"all-MiniLM-L6-v2-{_package_version()}-{'onnx-int8' if kind == 'int8' else 'onnx'}"
+    name = f"all-MiniLM-L6-v2-{_package_version()}-{ONNX_TAG if kind == 'int8' else 'onnx'}"
     return Path(base) / "qabot" / "models" / name
 
 
@@ -277,11 +277,18 @@ class _OnnxEncoder:
 
 
 @cache
+def _onnx_model(kind: str) -> Path:
+    """The checked ONNX file, built if needed: once per process, though two sessions use it
+    (checking reads and hashes the whole ~90 MB file)."""
+    _offline()
+    return _built_onnx(kind) or build_onnx(kind)
+
+
+@cache
 def _onnx(kind: str = "onnx", threads: int = 0) -> _OnnxEncoder:
     """The ONNX encoder; ``threads=1`` for small inputs (a question took 8.6 ms on one thread,
     17.6 ms on two: thread start-up), all cores for batches of paragraphs at index time."""
-    _offline()
-    return _OnnxEncoder(_built_onnx(kind) or build_onnx(kind), threads)
+    return _OnnxEncoder(_onnx_model(kind), threads)
 
 
 def embed(texts: list[str], batch_size: int = 64) -> np.ndarray:
