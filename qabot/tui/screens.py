@@ -54,7 +54,7 @@ class ArticleScreen(Screen[None]):
         yield Static(
             Content.assemble(
                 (safe(s.title), "bold"),
-                (f"   {safe(s.doc)}  ¶{s.paragraph}  chars {s.start}–{s.end}", "dim"),
+                (f"   {views.location(s, '  ')}", "dim"),
             ),
             id="article-title",
         )

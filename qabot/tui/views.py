@@ -93,9 +93,14 @@ def quote(answer: Answer, number: int) -> Content:
     return Content.assemble(*head, "“", body, "”", (f"  score {answer.score:.2f}", "dim"))
 
 
+def location(span: Span, gap: str = " ") -> str:
+    """Where a span is: file (shown safely), paragraph, characters."""
+    return f"{safe(span.doc)}{gap}¶{span.paragraph}{gap}chars {span.start}–{span.end}"
+
+
 def source_line(source: Source) -> Content:
     s = source.span
-    where = f"{safe(s.doc)} ¶{s.paragraph} chars {s.start}–{s.end}"
+    where = location(s)
     if s.is_answer:
         return Content.assemble(
             (f"[{source.number}] ", "bold"), safe(s.title), (f"  {where}", "dim")

@@ -234,9 +234,7 @@ class EvidencePanel(VerticalScroll):
             Content.assemble((safe(span.title), "bold"), (f"  — {kind}", "dim"))
         )
         self.query_one("#evidence-where", Static).update(
-            Content.styled(
-                f"{safe(span.doc)}  ¶{span.paragraph}  chars {span.start}–{span.end}", "dim"
-            )
+            Content.styled(views.location(span, "  "), "dim")
         )
         self.query_one("#evidence-scores", Static).update(views.scores_line(evidence))
         end = span.end if span.is_answer else span.start  # evidence is shown, not highlighted
