@@ -96,15 +96,32 @@ def annotate(
     on_block: Callable[[], None] | None = None,
 ) -> list[Paragraph]:
     """Turn one document's cleaned blocks into indexed paragraphs with sentences and entities."""
-    paragraphs: list[Paragraph] = []
-    jobs = [(i, s, e) for i, b in enumerate(blocks) for s, e in pieces(b.text)]
-    texts: Iterable[str] = (blocks[i].text[s:e] for i, s, e in jobs)
+    return annotate_documents([(blocks, file_text)], on_block)[0]
+
+
+def annotate_documents(
+    documents: list[tuple[list[Block], str]],
+    on_block: Callable[[], None] | None = None,
+) -> list[list[Paragraph]]:
+    """``annotate`` for many documents as one spaCy stream: a news article has a handful of
+    blocks, so one ``pipe`` per document ran spaCy on batches of 3-10 texts; batches of 64
+    across documents give the same annotations for less CPU time."""
+    jobs = [
+        (d, i, s, e)
+        for d, (blocks, _) in enumerate(documents)
+        for i, block in enumerate(blocks)
+        for s, e in pieces(block.text)
+    ]
+    texts: Iterable[str] = (documents[d][0][i].text[s:e] for d, i, s, e in jobs)
     docs = zip(jobs, _nlp().pipe(texts, batch_size=64), strict=True)
-    for i, group in itertools.groupby(docs, key=lambda job_doc: job_doc[0][0]):
+    out: list[list[Paragraph]] = [[] for _ in documents]
+    for (d, i), group in itertools.groupby(docs, key=lambda job_doc: job_doc[0][:2]):
+        blocks, file_text = documents[d]
         block = blocks[i]
+        paragraphs = out[d]
         sentences: list[Sentence] = []
         entities: list[Entity] = []
-        for (_, s, e), doc in group:
+        for (_, _, s, e), doc in group:
             base = block.start + s
             if block.kind != "heading":
                 sentences += _sentences(doc, base, block.text[s:e])
@@ -127,4 +144,4 @@ def annotate(
             )
         if on_block:
             on_block()
-    return paragraphs
+    return out

@@ -514,7 +514,7 @@ def _process(
     documents: list[Document], progress: Progress | None, lock: IndexLock
 ) -> dict[str, _DocPart]:
     """Clean, annotate and embed new or changed documents."""
-    from qabot.annotation import annotate
+    from qabot.annotation import annotate_documents
     from qabot.cleaning import clean, title_of
     from qabot.embedding import DIMENSION, embed
 
@@ -538,7 +538,11 @@ def _process(
     lock.stage("annotating", checkpoint=False)
     if progress:  # before spaCy loads (seconds): the bar shows, and a closing chat can stop here
         progress("annotating", 0, total_blocks)
-    annotated = [(doc, blocks, annotate(blocks, doc.text, tick)) for doc, blocks in cleaned]
+    annotations = annotate_documents([(blocks, doc.text) for doc, blocks in cleaned], tick)
+    annotated = [
+        (doc, blocks, paragraphs)
+        for (doc, blocks), paragraphs in zip(cleaned, annotations, strict=True)
+    ]
 
     # Embed every paragraph, and every sentence that is not a whole paragraph by itself.
     texts: list[str] = []
@@ -581,20 +585,28 @@ def _embed_batches(
     progress: Progress | None,
     lock: IndexLock,
 ) -> np.ndarray:
+    """Embed in batches of similar length, longest first, for progress reports between them.
+
+    Sorting the whole list (not each batch of 256) matters: a paragraph is ~8 times as long
+    as a sentence, and a batch is padded to its longest text. On SciFact's texts it made the
+    encoder ~30% faster (31 -> 40 texts/s).
+    """
+    from qabot.embedding import DIMENSION
+
     batch = 256
-    out: list[np.ndarray] = []
+    out = np.zeros((len(texts), DIMENSION), np.float32)
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
     lock.stage("embedding", checkpoint=False)  # loading the model is part of it
     if progress and texts:  # likewise before the model loads
         progress("embedding", 0, len(texts))
-    for i in range(0, len(texts), batch):
-        out.append(embed(texts[i : i + batch]))
-        if i == 0:
+    for lo in range(0, len(texts), batch):
+        rows = order[lo : lo + batch]
+        out[rows] = embed([texts[i] for i in rows])
+        if lo == 0:
             lock.stage("embedding")
         if progress:
-            progress("embedding", min(i + batch, len(texts)), len(texts))
-    from qabot.embedding import DIMENSION
-
-    return np.concatenate(out) if out else np.zeros((0, DIMENSION), np.float32)
+            progress("embedding", min(lo + batch, len(texts)), len(texts))
+    return out
 
 
 def update_index(

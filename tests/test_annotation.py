@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qabot.annotation import MAX_NLP_CHARS, annotate, pieces
+from qabot.annotation import MAX_NLP_CHARS, annotate, annotate_documents, pieces
 from qabot.cleaning import clean
 from qabot.records import Document
 
@@ -60,3 +60,21 @@ def test_pieces_cover_the_text_in_order(text: str, limit: int) -> None:
     for (_, end), (start, _) in itertools.pairwise(spans):
         assert end == start
     assert all(0 < e - s <= limit for s, e in spans) or text == ""
+
+
+def test_documents_annotated_together_match_one_by_one() -> None:
+    """The index annotates all new files as one spaCy stream: the same paragraphs, sentences
+    and entities as annotating each seed alone, and every block reported once."""
+    from pathlib import Path
+
+    from qabot.loading import read_document, scan
+
+    seeds = Path(__file__).resolve().parent.parent / "seeds"
+    docs = [d for d in map(read_document, scan(seeds)[0]) if isinstance(d, Document)]
+    assert len(docs) >= 2
+    cleaned = [(clean(d), d.text) for d in docs]
+    ticks = []
+    together = annotate_documents(cleaned, lambda: ticks.append(1))
+    assert len(ticks) == sum(len(blocks) for blocks, _ in cleaned)
+    assert together == [annotate(blocks, text) for blocks, text in cleaned]
+    assert any(p.entities for p in itertools.chain(*together))
