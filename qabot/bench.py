@@ -185,17 +185,41 @@ def _timed(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
     return float(np.median(times))
 
 
-def bandwidth(x: np.ndarray) -> float:
-    """Bytes per second one thread reads ``x`` at (best of a few streaming reductions):
-    the floor a full scan of ``x`` cannot beat."""
+def _read_once(x: np.ndarray) -> float:
+    """Seconds one thread takes to stream ``x`` once: the fastest of three reductions."""
+    import time
+
     flat = x.reshape(-1)
-    ints = flat.view(np.int32)
-    best = min(
-        _timed(lambda: np.add.reduce(flat), 3),
-        _timed(lambda: np.bitwise_or.reduce(ints), 3),
-        _timed(lambda: np.maximum.reduce(flat), 3),
-    )
-    return x.nbytes / best
+    best = float("inf")
+    for reduce in (
+        lambda: np.add.reduce(flat),
+        lambda: np.bitwise_or.reduce(flat.view(np.int32)),
+        lambda: np.maximum.reduce(flat),
+    ):
+        t0 = time.perf_counter()
+        reduce()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def floor_and_scan(x: np.ndarray, scan, rounds: int):  # type: ignore[no-untyped-def]
+    """(read floor, scan) seconds, each the best of ``rounds`` taken in turn.
+
+    Interleaved and compared best to best: on a shared machine the load moves within
+    seconds, and a floor taken before the scan (or a median against a minimum) measured the
+    neighbours, not faiss (1.17x in one run, 1.49x in the next).
+    """
+    import time
+
+    _read_once(x)
+    scan()
+    floor = best = float("inf")
+    for _ in range(rounds):
+        floor = min(floor, _read_once(x))
+        t0 = time.perf_counter()
+        scan()
+        best = min(best, time.perf_counter() - t0)
+    return floor, best
 
 
 def _recall(got: np.ndarray, want: np.ndarray) -> float:
@@ -226,14 +250,17 @@ def bench_vectors(real: RealData, n: int, rows: list[Row], out: dict) -> object:
     our_build = time.perf_counter() - t0
     kind = vectors.describe(ours)
 
-    bw = bandwidth(x)
-    floor_ms = x.nbytes / bw * 1000
     reps = max(3, min(50, 50_000_000 // n))
     qi = iter(range(10**9))
 
     def one(index: object) -> None:
         i = next(qi) % len(q)
         vectors.search(index, q[i : i + 1], 10)
+
+    faiss.omp_set_num_threads(1)
+    floor_s, scan_s = floor_and_scan(x, lambda: one(flat), max(5, min(reps, 20)))
+    bw = x.nbytes / floor_s
+    floor_ms, scan_ms = floor_s * 1000, scan_s * 1000
 
     def numpy_query() -> None:
         i = next(qi) % len(q)
@@ -264,14 +291,14 @@ def bench_vectors(real: RealData, n: int, rows: list[Row], out: dict) -> object:
         ),
         Row(
             name,
-            "exact scan: faiss flat (1 thread) / floor",
+            "exact scan: faiss flat (1 thread) / floor, best of each, interleaved",
             "floor",
             floor_ms,
-            flat1,
+            scan_ms,
             "ms",
-            flat1 / floor_ms,
+            scan_ms / floor_ms,
             "<= 1.25",
-            flat1 / floor_ms <= 1.25,
+            scan_ms / floor_ms <= 1.25,
         ),
         Row(
             name,
@@ -482,6 +509,48 @@ def _seed_questions() -> list[str]:
     return ["Who is Israel's defense minister?", "How much aid has the US pledged to Gaza?"]
 
 
+# A chat process that exits at its first paint and prints the seconds since its parent
+# started it: Textual headless renders the same screens, without a terminal to draw on.
+_PAINT_PROBE = """
+import os, sys, time
+from pathlib import Path
+from qabot.tui import app
+
+class Probe(app.QabotApp):
+    CSS_PATH = str(Path(app.__file__).with_name(app.QabotApp.CSS_PATH))
+
+    def on_mount(self):
+        super().on_mount()
+        self.call_after_refresh(self.painted)
+
+    def painted(self):
+        print(time.time() - float(sys.argv[1]), flush=True)
+        os._exit(0)  # not waiting for the index to load: only the paint is timed
+
+Probe(sys.argv[2], sys.argv[3]).run(headless=True)
+"""
+
+
+def paint_seconds(seeds: Path, index_dir: Path, repeat: int = 3) -> float:
+    """Median seconds from starting a chat process to its first painted screen."""
+    import subprocess
+    import sys
+    import time
+
+    times = []
+    for _ in range(repeat):
+        t0 = time.time()
+        done = subprocess.run(
+            [sys.executable, "-c", _PAINT_PROBE, repr(t0), str(seeds), str(index_dir)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        times.append(float(done.stdout.split()[-1]))
+    return float(np.median(times))
+
+
 def bench_ask(seeds: Path, rows: list[Row], out: dict) -> None:
     """Warm ``QABot.ask`` on the seeds, and a cold ``qabot ask`` process (index prebuilt),
     beside the same process with the torch encoder."""
@@ -526,6 +595,7 @@ def bench_ask(seeds: Path, rows: list[Row], out: dict) -> None:
         return float(np.median(times))
 
     cold_s, cold_torch = cold("onnx"), cold("torch")
+    paint_s = paint_seconds(seeds, index_dir)
     rows += [
         Row(
             "seeds",
@@ -549,7 +619,9 @@ def bench_ask(seeds: Path, rows: list[Row], out: dict) -> None:
             "<= 2 s",
             cold_s <= 2,
         ),
-    ]
+        Row("seeds", "chat process to its first painted screen", "", None, paint_s, "s", None,
+            "<= 1 s", paint_s <= 1),
+    ]  # fmt: skip
     out.update(seeds_paragraphs=len(bot.index.paragraphs))
 
 

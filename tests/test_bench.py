@@ -64,6 +64,8 @@ def test_vector_bm25_and_hybrid_rows_on_a_small_corpus() -> None:
     by_measure = {r.measure: r for r in rows}
     assert by_measure["vector recall@10 vs exact"].qabot == 1.0  # flat at this size: exact
     assert by_measure["BM25 largest score difference to rank-bm25"].qabot == 0.0
+    scan = by_measure["exact scan: faiss flat (1 thread) / floor, best of each, interleaved"]
+    assert scan.base and scan.qabot and scan.ratio == scan.qabot / scan.base
     assert all(r.size == "2k" for r in rows)
     result = {
         "meta": {"date": "d", "cpus": 2, "load_before": (0.1, 0, 0), "load_after": (0.2, 0, 0),
@@ -89,3 +91,11 @@ def test_bad_sizes_are_one_line_errors(tmp_path: Path) -> None:
 def test_parse_size_rejects_junk(text: str) -> None:
     with pytest.raises(ValueError):
         bench.parse_size(text)
+
+
+def test_the_paint_probe_times_a_real_chat_process(tmp_path: Path) -> None:
+    """The probe starts the real chat on the seeds and returns when it has painted (a chat
+    that crashed at start-up would raise here); the time itself is the bench's business."""
+    seeds = Path(__file__).resolve().parent.parent / "seeds"
+    seconds = bench.paint_seconds(seeds, tmp_path / "index", repeat=1)
+    assert 0 < seconds < 120
