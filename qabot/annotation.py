@@ -35,6 +35,14 @@ def _nlp() -> Any:
     return nlp
 
 
+def entities_of(texts: list[str]) -> list[tuple[Entity, ...]]:
+    """spaCy's entities of each text, offsets within that text."""
+    return [
+        tuple(Entity(x.start_char, x.end_char, x.label_) for x in doc.ents)
+        for doc in _nlp().pipe(texts, batch_size=64)
+    ]
+
+
 def _sentences(doc: Any, base: int, text: str) -> list[Sentence]:
     """spaCy sentences, trimmed.
 

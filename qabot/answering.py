@@ -231,22 +231,24 @@ class Answerer:
         return score
 
     def _soften(self, cands: list[Candidate], idf: dict[str, float], norm: float) -> None:
-        needed = {qw.word for c in cands for qw in c.missing}
-        sentence_words = {
-            id(c): {w for w in tokens.words(c.text) if w not in tokens.STOPWORDS and len(w) > 2}
-            for c in cands
+        # Only candidates that miss an open-class question word get soft credit, so only their
+        # words are embedded: a question over new text embedded every word of every candidate
+        # (~100 ms a question on SQuAD-like text, most of a warm ask).
+        missing = {
+            id(c): [qw for qw in c.missing if not tokens.closed_class(qw.word)] for c in cands
         }
+        softened = [c for c in cands if missing[id(c)]]
+        sentence_words = {id(c): tokens.content_words(c.text) for c in softened}
+        needed = {qw.word for c in softened for qw in missing[id(c)]}
         needed |= {w for ws in sentence_words.values() for w in ws}
         vectors = self._vectors(needed)
-        for c in cands:
+        for c in softened:
             words = list(sentence_words[id(c)])
-            if not words or not c.missing:
+            if not words:
                 continue
             matrix = np.stack([vectors[w] for w in words])
             credit = 0.0
-            for qw in c.missing:
-                if tokens.closed_class(qw.word):  # "Monday" is close to "Tuesday", never it
-                    continue
+            for qw in missing[id(c)]:  # "Monday" is close to "Tuesday", never it: skipped
                 best = float(np.max(matrix @ vectors[qw.word]))
                 credit += (
                     idf[qw.word] * SOFT_MAX * min(1.0, max(0.0, (best - SOFT_FLOOR) / SOFT_SPAN))
@@ -254,14 +256,17 @@ class Answerer:
             c.lexical = min(1.0, c.lexical + credit / norm)
 
     def _vectors(self, words: set[str]) -> dict[str, np.ndarray]:
+        """Vectors of ``words``: the index's table holds every corpus word; the rest (question
+        words the corpus lacks) are embedded once and kept."""
         from qabot.embedding import embed
 
-        missing = sorted(w for w in words if w not in self._word_vectors)
+        table, rows = self.index.word_vectors, self.index.words
+        missing = sorted(w for w in words if w not in rows and w not in self._word_vectors)
         if len(self._word_vectors) > WORD_CACHE:
             self._word_vectors.clear()
         if missing:
             self._word_vectors.update(zip(missing, embed(missing, batch_size=256), strict=True))
-        return self._word_vectors
+        return {w: table[rows[w]] if w in rows else self._word_vectors[w] for w in words}
 
     def _scope(self, question: str) -> dict[str, float]:
         """How well each document matches a source the question names ("the AP report")."""

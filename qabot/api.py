@@ -33,12 +33,17 @@ class QABot:
         *,
         refresh: bool = True,
         progress: Progress | None = None,
+        index: CorpusIndex | None = None,
     ) -> None:
+        """``index``: answer from this index, already in memory, and touch no folder (the
+        bench's synthetic million-paragraph corpora have none)."""
         self.seeds_dir = Path(seeds_dir)
         self.index_dir = Path(index_dir)
         self.report: IndexReport | None = None
         started = time.perf_counter()
-        if refresh:
+        if index is not None:
+            self.index = index
+        elif refresh:
             self.index, self.report = open_index(self.seeds_dir, self.index_dir, progress=progress)
         else:
             self.index = load_index(self.index_dir)

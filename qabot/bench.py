@@ -24,9 +24,12 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -105,10 +108,13 @@ def real_data(n_sentences: int = REAL_SENTENCES, n_questions: int = REAL_QUESTIO
     )
 
 
-def derived_vectors(real: np.ndarray, n: int, seed: int = 0, noise: float = 0.5) -> np.ndarray:
-    """``n`` unit vectors shaped like ``real``: a real vector, a share of another, and noise
-    with the real vectors' covariance (Gaussian-weighted sums of 4 centred real vectors), so
-    the index sees real anisotropy, not tidy synthetic clusters."""
+def derived_vectors(
+    real: np.ndarray, n: int, seed: int = 0, noise: float = 0.5, base: np.ndarray | None = None
+) -> np.ndarray:
+    """``n`` unit vectors shaped like ``real``: a real vector (row ``base[i]`` if given,
+    else a random one), a share of another, and noise with the real vectors' covariance
+    (Gaussian-weighted sums of 4 centred real vectors), so the index sees real anisotropy,
+    not tidy synthetic clusters."""
     rng = np.random.default_rng(seed)
     centred = (real - real.mean(axis=0)).astype(np.float32)
     out = np.empty((n, real.shape[1]), dtype=np.float32)
@@ -116,7 +122,8 @@ def derived_vectors(real: np.ndarray, n: int, seed: int = 0, noise: float = 0.5)
     for lo in range(0, n, step):
         m = min(step, n - lo)
         share = rng.uniform(0.0, 0.5, (m, 1)).astype(np.float32)
-        v = real[rng.integers(0, len(real), m)] + share * real[rng.integers(0, len(real), m)]
+        first = base[lo : lo + m] if base is not None else rng.integers(0, len(real), m)
+        v = real[first] + share * real[rng.integers(0, len(real), m)]
         for _ in range(4):  # sum of 4 with N(0, 1/4) weights: covariance of ``real``
             g = rng.standard_normal((m, 1), dtype=np.float32) * np.float32(noise / 2)
             v += g * centred[rng.integers(0, len(real), m)]
@@ -155,6 +162,171 @@ class Row:
     ratio: float | None = None  # baseline / qabot, or as named in ``measure``
     target: str = ""
     met: bool | None = None
+
+
+def heaps_vocabulary(paragraphs: list[str], n: int) -> int:
+    """Distinct words a corpus of ``n`` paragraphs like ``paragraphs`` would hold: Heaps' law
+    (V grows as size^beta), with beta fitted on the first half and the whole of them."""
+    half = len(paragraphs) // 2
+    v_half = len({w for p in paragraphs[:half] for w in tokens.words(p)})
+    v_all = len({w for p in paragraphs for w in tokens.words(p)})
+    beta = math.log(v_all / v_half) / math.log(len(paragraphs) / half)
+    return int(v_all * (n / len(paragraphs)) ** beta)
+
+
+def pseudo_words(count: int, seed: int = 0) -> list[str]:
+    """``count`` distinct made-up names ("Kovarenti"): the rare words a big archive has."""
+    rng = np.random.default_rng(seed)
+    onsets = [*list("bcdfghjklmnprstvz"), "br", "ch", "gr", "st", "tr", "sh", "kl"]
+    vowels = ["a", "e", "i", "o", "u", "ai", "ou", "ea"]
+    out: set[str] = set()
+    while len(out) < count:
+        m = count - len(out)
+        syllables = rng.integers(2, 5, m)
+        for k in syllables:
+            o = rng.integers(0, len(onsets), k)
+            v = rng.integers(0, len(vowels), k)
+            out.add("".join(onsets[a] + vowels[b] for a, b in zip(o, v, strict=True)).title())
+    return sorted(out)[:count]
+
+
+@dataclass
+class Pool:
+    """The real sentences synthetic paragraphs are made of, annotated once per bench run."""
+
+    entities: list[tuple[Any, ...]]  # spaCy entities of each sentence
+    terms: list[list[str]]  # BM25 terms of each sentence
+    words: list[str]  # their content words, sorted
+    word_vectors: np.ndarray  # embedded with qabot's encoder, one row per word
+
+
+def synthetic_pool(real: RealData) -> Pool:
+    from qabot.annotation import entities_of
+    from qabot.embedding import embed
+
+    words = sorted({w for t in real.sentences for w in tokens.content_words(t)})
+    return Pool(
+        entities_of(real.sentences),
+        [tokens.terms(t) for t in real.sentences],
+        words,
+        embed(words, batch_size=256),
+    )
+
+
+def synthetic_index(real: RealData, pool: Pool, n: int, seed: int = 0) -> Any:
+    """A ``CorpusIndex`` of ``n`` paragraphs, in memory, shaped like a news archive.
+
+    Each paragraph is 1-3 real sentences (mean 2, as in the seeds), with spaCy's entities,
+    and ends with two made-up names so that the vocabulary has the size Heaps' law gives a
+    real corpus of ``n`` paragraphs (the fuzzy spelling step scans it for every question).
+    Sentence vectors are derived from the real sentences' vectors; a paragraph's vector is
+    the normalised sum of its sentences'. Ten paragraphs make a document.
+    """
+    from qabot import vectors
+    from qabot.embedding import DIMENSION, model_id
+    from qabot.indexing import FORMAT_VERSION, CorpusIndex, FileEntry, Manifest
+    from qabot.records import Entity, Paragraph, Sentence
+
+    rng = np.random.default_rng(seed)
+    sentences, pool_entities, pool_terms = real.sentences, pool.entities, pool.terms
+    names = pseudo_words(max(2, heaps_vocabulary(real.paragraphs, n) - len(pool.words)), seed)
+    name_of = rng.permutation(max(2 * n, len(names))) % len(names)
+    counts = rng.integers(1, 4, n)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    chosen = rng.integers(0, len(sentences), int(offsets[-1]))
+    paragraphs: list[Paragraph] = []
+    terms: list[list[str]] = []
+    files: dict[str, FileEntry] = {}
+    start = 0
+    for i in range(n):
+        doc = f"syn-{i // 10:07d}.txt"
+        if i % 10 == 0:
+            start = 0
+        tail = f" ({names[name_of[2 * i]]} {names[name_of[2 * i + 1]]})"
+        parts, spans, ents, p_terms = [], [], [], []
+        at = start
+        for j in chosen[offsets[i] : offsets[i + 1]]:
+            parts.append(sentences[j])
+            spans.append(Sentence(at, at + len(sentences[j])))
+            ents += [Entity(at + e.start, at + e.end, e.label) for e in pool_entities[j]]
+            p_terms += pool_terms[j]
+            at += len(sentences[j]) + 1
+        text = " ".join(parts) + tail
+        spans[-1] = Sentence(spans[-1].start, start + len(text))
+        p_terms += tokens.terms(tail)
+        paragraphs.append(
+            Paragraph(doc, i % 10, start, start + len(text), text, "paragraph", tuple(spans),
+                      tuple(ents))
+        )  # fmt: skip
+        terms.append(p_terms)
+        start += len(text) + 2
+        if i % 10 == 9 or i == n - 1:
+            files[doc] = FileEntry(doc, "", start, 0, f"Synthetic document {i // 10}", i % 10 + 1)
+    s_vecs = derived_vectors(real.sentence_vectors, len(chosen), seed=seed, base=chosen)
+    p_vecs = np.add.reduceat(s_vecs, offsets[:-1], axis=0)
+    p_vecs /= np.linalg.norm(p_vecs, axis=1, keepdims=True)
+    manifest = Manifest(
+        FORMAT_VERSION, model_id(), DIMENSION, "synthetic", files, [], n, len(chosen), {}
+    )
+    # the names' vectors: derived from real word vectors, as the sentences' are
+    folded = [tokens.words(name)[0] for name in names]
+    word_vectors = np.concatenate(
+        [pool.word_vectors, derived_vectors(pool.word_vectors, len(folded), seed=seed)]
+    )
+    words = {w: i for i, w in enumerate([*pool.words, *folded])}
+    return CorpusIndex(
+        Path("synthetic"), manifest, paragraphs, vectors.build(p_vecs), s_vecs, offsets, terms,
+        words, word_vectors,
+    )  # fmt: skip
+
+
+def _rss_bytes() -> int:
+    """Resident memory of this process now (Linux), for the growth an index causes."""
+    with open("/proc/self/statm", encoding="ascii") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def bench_ask_at(real: RealData, pool: Pool, n: int, rows: list[Row], out: dict) -> None:
+    """Warm ``QABot.ask`` over a synthetic index of ``n`` paragraphs (real SQuAD questions),
+    the first question (which builds BM25, the vocabulary and the sentence index), and the
+    memory the index and those structures take."""
+    import time
+
+    from qabot.api import QABot
+
+    name = size_name(n)
+    rss0 = _rss_bytes()
+    t0 = time.perf_counter()
+    index = synthetic_index(real, pool, n, seed=n)
+    setup = time.perf_counter() - t0
+    bot = QABot(index=index)
+    questions = real.questions[:60]
+    t0 = time.perf_counter()
+    bot.ask(questions[0])
+    first = time.perf_counter() - t0
+    for q in questions[1:6]:
+        bot.ask(q)
+    times = []
+    for q in questions[6:]:
+        t0 = time.perf_counter()
+        bot.ask(q)
+        times.append((time.perf_counter() - t0) * 1000)
+    p50, p95 = float(np.percentile(times, 50)), float(np.percentile(times, 95))
+    grown = _rss_bytes() - rss0
+    vocabulary = len(bot.retriever.vocabulary)
+    big = n >= 1_000_000
+    rows += [
+        Row(name, "warm ask p50, synthetic index (p95 in baseline column)", "p95", p95, p50,
+            "ms", None, "<= 60 ms at 1M" if big else "", p50 <= 60 if big else None),
+        Row(name, "first question: builds BM25, vocabulary, sentence index", "", None, first,
+            "s"),
+        Row(name, "memory the loaded index takes (RSS growth; bytes / paragraph)", "", None,
+            grown / n, "B", None, "< 2 GB at 1M" if big else "", grown < 2e9 if big else None),
+        Row(name, "synthetic index: vocabulary words; building it (s) in baseline column",
+            "build s", setup, vocabulary, "words"),
+    ]  # fmt: skip
+    out.update(ask_vocabulary=vocabulary, ask_sentences=int(index.sentence_vectors.shape[0]))
 
 
 def parse_size(text: str) -> int:
@@ -514,6 +686,7 @@ def _seed_questions() -> list[str]:
 _PAINT_PROBE = """
 import os, sys, time
 from pathlib import Path
+from typing import Any
 from qabot.tui import app
 
 class Probe(app.QabotApp):
@@ -654,6 +827,7 @@ def run(sizes: list[int], seeds: Path, progress=None) -> dict:  # type: ignore[n
     bench_embedding(real, rows)
     say("ask on the seeds")
     bench_ask(seeds, rows, meta)
+    pool: Pool | None = None
     for n in sizes:
         out: dict = {}
         say(f"vectors at {size_name(n)}")
@@ -665,6 +839,10 @@ def run(sizes: list[int], seeds: Path, progress=None) -> dict:  # type: ignore[n
         say(f"hybrid core at {size_name(n)}")
         bench_hybrid(real, n, index, bm25, rows, out)
         del index, bm25
+        gc.collect()
+        say(f"ask at {size_name(n)}")
+        pool = pool or synthetic_pool(real)
+        bench_ask_at(real, pool, n, rows, out)
         gc.collect()
     meta["load_after"] = os.getloadavg()
     meta["seconds"] = round(time.time() - started, 1)

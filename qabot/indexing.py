@@ -48,19 +48,28 @@ from qabot.errors import QabotError
 from qabot.loading import FileStat, read_document, scan
 from qabot.records import Document, Entity, Paragraph, Sentence, SkippedFile
 
-FORMAT_VERSION = 2  # 2: sealed manifest, generations renamed into place from tmp-*
+FORMAT_VERSION = 3  # 2: sealed manifest, generations renamed into place; 3: word vectors
 CURRENT = "CURRENT"
 LOCK = ".lock"
 GEN_PREFIX = "gen-"
 TMP_PREFIX = "tmp-"
-DATA_FILES = ("corpus.sqlite", "paragraphs.faiss", "sentences.npy")
+DATA_FILES = ("corpus.sqlite", "paragraphs.faiss", "sentences.npy", "words.npy")
 LOCK_WAIT_SECONDS = 120.0
 # Test hook for the fault tests: a rebuild reaching this stage stops itself (SIGSTOP), so a
 # test can SIGKILL it at a known moment. Stages, in order: see ``STAGES``.
 FAILPOINT_ENV = "QABOT_FAILPOINT"
-STAGES = ("reading", "cleaning", "annotating", "embedding", "writing", "sealed", "switched")
+STAGES = (
+    "reading",
+    "cleaning",
+    "annotating",
+    "embedding",
+    "words",
+    "writing",
+    "sealed",
+    "switched",
+)
 
-# progress(stage, done, total): stage is "reading", "annotating" or "embedding"
+# progress(stage, done, total): stage is "reading", "annotating", "embedding" or "words"
 Progress = Callable[[str, int, int], None]
 
 
@@ -127,6 +136,10 @@ class CorpusIndex:
     sentence_vectors: np.ndarray
     sentence_offsets: np.ndarray  # first sentence row of paragraph i; length n+1
     paragraph_terms: list[list[str]]
+    # every content word of the corpus (tokens.content_words) -> its row in word_vectors:
+    # the answerer's soft matching reads them instead of embedding words per question
+    words: dict[str, int] = field(default_factory=dict)
+    word_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 384), np.float32))
 
     def title(self, doc: str) -> str:
         entry = self.manifest.files.get(doc)
@@ -259,10 +272,11 @@ def _load_generation(index_dir: Path, generation: Path) -> CorpusIndex:
         for name in DATA_FILES
     }
     try:
-        paragraphs, terms = _read_sqlite(blobs["corpus.sqlite"])
+        paragraphs, terms, words = _read_sqlite(blobs["corpus.sqlite"])
         vectors = faiss.deserialize_index(np.frombuffer(blobs["paragraphs.faiss"], np.uint8))
         vectors = qabot_vectors.prepare(vectors)
         sentence_vectors = np.load(io.BytesIO(blobs["sentences.npy"]), allow_pickle=False)
+        word_vectors = np.load(io.BytesIO(blobs["words.npy"]), allow_pickle=False)
     except (sqlite3.Error, RuntimeError, ValueError, TypeError, KeyError, OSError) as exc:
         raise QabotError(f"index at {index_dir} is corrupt: {_one_line(exc)}") from exc
     offsets = np.zeros(len(paragraphs) + 1, dtype=np.int64)
@@ -275,12 +289,24 @@ def _load_generation(index_dir: Path, generation: Path) -> CorpusIndex:
         or len(paragraphs) != manifest.paragraphs
         or int(offsets[-1]) != manifest.sentences
         or any(p.doc not in manifest.files for p in paragraphs)
+        or word_vectors.dtype != np.float32
+        or word_vectors.shape != (len(words), manifest.dimension)
     ):
         raise QabotError(f"index at {index_dir} is corrupt: counts disagree with the manifest")
-    return CorpusIndex(generation, manifest, paragraphs, vectors, sentence_vectors, offsets, terms)
+    return CorpusIndex(
+        generation,
+        manifest,
+        paragraphs,
+        vectors,
+        sentence_vectors,
+        offsets,
+        terms,
+        {w: i for i, w in enumerate(words)},
+        word_vectors,
+    )
 
 
-def _read_sqlite(data: bytes) -> tuple[list[Paragraph], list[list[str]]]:
+def _read_sqlite(data: bytes) -> tuple[list[Paragraph], list[list[str]], list[str]]:
     con = sqlite3.connect(":memory:")
     try:
         con.deserialize(data)
@@ -314,7 +340,8 @@ def _read_sqlite(data: bytes) -> tuple[list[Paragraph], list[list[str]]]:
                 )
             )
             terms.append(json.loads(pterms))
-        return paragraphs, terms
+        words = [w for (w,) in con.execute("SELECT word FROM words ORDER BY id")]
+        return paragraphs, terms, words
     finally:
         con.close()
 
@@ -584,6 +611,7 @@ def _embed_batches(
     embed: Callable[[list[str]], np.ndarray],
     progress: Progress | None,
     lock: IndexLock,
+    stage: str = "embedding",
 ) -> np.ndarray:
     """Embed in batches of similar length, longest first, for progress reports between them.
 
@@ -596,16 +624,16 @@ def _embed_batches(
     batch = 256
     out = np.zeros((len(texts), DIMENSION), np.float32)
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-    lock.stage("embedding", checkpoint=False)  # loading the model is part of it
+    lock.stage(stage, checkpoint=False)  # loading the model is part of it
     if progress and texts:  # likewise before the model loads
-        progress("embedding", 0, len(texts))
+        progress(stage, 0, len(texts))
     for lo in range(0, len(texts), batch):
         rows = order[lo : lo + batch]
         out[rows] = embed([texts[i] for i in rows])
         if lo == 0:
-            lock.stage("embedding")
+            lock.stage(stage)
         if progress:
-            progress("embedding", min(lo + batch, len(texts)), len(texts))
+            progress(stage, min(lo + batch, len(texts)), len(texts))
     return out
 
 
@@ -703,7 +731,8 @@ def _update_locked(
             if mtime_only:
                 _rewrite_manifest(old, ordered)
         else:
-            _write_generation(index_dir, ordered, report.skipped, lock)
+            words = _word_table(ordered, old, progress, lock)
+            _write_generation(index_dir, ordered, report.skipped, words, lock)
     except (OSError, sqlite3.Error) as exc:  # disk full, read-only folder, ...
         raise QabotError(f"cannot write the index at {index_dir}: {_one_line(exc)}") from exc
     report.paragraphs = sum(len(p.paragraphs) for p in ordered)
@@ -730,8 +759,32 @@ def _manifest_for(
     )
 
 
+def _word_table(
+    parts: list[_DocPart], old: CorpusIndex | None, progress: Progress | None, lock: IndexLock
+) -> tuple[list[str], np.ndarray]:
+    """Every content word of the corpus with its vector: words the old index had are copied,
+    new ones embedded (~1 ms a word: about a second for the 821 words of the seeds)."""
+    from qabot.embedding import DIMENSION, embed
+
+    words = sorted(
+        {w for part in parts for p in part.paragraphs for w in tokens.content_words(p.text)}
+    )
+    known = old.words if old is not None else {}
+    new = [w for w in words if w not in known]
+    fresh = _embed_batches(new, embed, progress, lock, stage="words")
+    vectors = np.zeros((len(words), DIMENSION), np.float32)
+    rows = {w: i for i, w in enumerate(new)}
+    for i, w in enumerate(words):
+        vectors[i] = fresh[rows[w]] if w in rows else old.word_vectors[known[w]]  # type: ignore[union-attr]
+    return words, vectors
+
+
 def _write_generation(
-    index_dir: Path, parts: list[_DocPart], skipped: list[SkippedFile], lock: IndexLock
+    index_dir: Path,
+    parts: list[_DocPart],
+    skipped: list[SkippedFile],
+    words: tuple[list[str], np.ndarray],
+    lock: IndexLock,
 ) -> None:
     """Write a generation beside the live one, then switch ``CURRENT`` to it."""
     import faiss
@@ -748,11 +801,14 @@ def _write_generation(
         empty = np.zeros((0, DIMENSION), np.float32)
         p_vecs = np.concatenate([empty, *(part.paragraph_vectors for part in parts)])
         s_vecs = np.concatenate([empty, *(part.sentence_vectors for part in parts)])
-        _write_sqlite(tmp / "corpus.sqlite", paragraphs, [t for part in parts for t in part.terms])
+        _write_sqlite(
+            tmp / "corpus.sqlite", paragraphs, [t for part in parts for t in part.terms], words[0]
+        )
         lock.stage("writing")
         faiss.write_index(qabot_vectors.build(p_vecs), str(tmp / "paragraphs.faiss"))
-        with (tmp / "sentences.npy").open("wb") as fh:
-            np.save(fh, np.ascontiguousarray(s_vecs, dtype=np.float32), allow_pickle=False)
+        for data_file, array in (("sentences.npy", s_vecs), ("words.npy", words[1])):
+            with (tmp / data_file).open("wb") as fh:
+                np.save(fh, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
         for data_file in DATA_FILES:
             _fsync(tmp / data_file)
         checksums = {data_file: _sha256_file(tmp / data_file) for data_file in DATA_FILES}
@@ -782,7 +838,9 @@ def _rewrite_manifest(old: CorpusIndex, parts: list[_DocPart]) -> None:
     _atomic_write(old.directory / "manifest.json", manifest.to_json())
 
 
-def _write_sqlite(path: Path, paragraphs: list[Paragraph], terms: list[list[str]]) -> None:
+def _write_sqlite(
+    path: Path, paragraphs: list[Paragraph], terms: list[list[str]], words: list[str]
+) -> None:
     con = sqlite3.connect(path)
     try:
         con.executescript(
@@ -792,8 +850,10 @@ def _write_sqlite(path: Path, paragraphs: list[Paragraph], terms: list[list[str]
             CREATE TABLE sentences (id INTEGER PRIMARY KEY, paragraph INTEGER, start INTEGER,
                 end INTEGER);
             CREATE TABLE entities (paragraph INTEGER, start INTEGER, end INTEGER, label TEXT);
+            CREATE TABLE words (id INTEGER PRIMARY KEY, word TEXT NOT NULL);
             """
         )
+        con.executemany("INSERT INTO words VALUES (?,?)", enumerate(words))
         for pid, (p, p_terms) in enumerate(zip(paragraphs, terms, strict=True)):
             con.execute(
                 "INSERT INTO paragraphs VALUES (?,?,?,?,?,?,?,?)",

@@ -17,14 +17,13 @@ from importlib import resources
 from typing import Any
 
 import numpy as np
-from rapidfuzz import process
-from rapidfuzz.distance import Levenshtein
 
 from qabot import tokens
 from qabot import vectors as qabot_vectors
 from qabot.bm25 import BM25Matrix, top_k
 from qabot.indexing import CorpusIndex
 from qabot.records import Hit
+from qabot.spelling import Spelling
 
 RRF_K = 60
 CANDIDATES = 50  # per retriever, before fusion
@@ -91,8 +90,8 @@ class Retriever:
         return vocab
 
     @cached_property
-    def _vocab_list(self) -> list[str]:
-        return list(self.vocabulary)
+    def spelling(self) -> Spelling:
+        return Spelling(self.vocabulary)
 
     def idf(self, term: str) -> float:
         bm25 = self.bm25
@@ -111,15 +110,7 @@ class Retriever:
             if len(word) >= 4 and word.isalpha():
                 known = word in self.vocabulary
                 max_edits = 1 if len(word) <= 6 else 2
-                for cand, dist, _ in process.extract(
-                    word,
-                    self._vocab_list,
-                    scorer=Levenshtein.distance,
-                    score_cutoff=max_edits,
-                    limit=8,
-                ):
-                    if cand == word or not cand.isalpha() or (cand[0] != word[0] and dist > 1):
-                        continue
+                for cand, _ in self.spelling.near(word, max_edits):
                     if tokens.distinct(word, cand):  # "tuesday" is no misspelling of "thursday"
                         continue
                     stem = self.vocabulary[cand]

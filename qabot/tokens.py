@@ -34,6 +34,8 @@ def _stemmer() -> snowballstemmer.stemmer:
 
 def fold(text: str) -> str:
     """Case- and accent-insensitive form of a string (for matching, never for display)."""
+    if text.isascii():  # most text: no accents to drop, and casefold() is lower() (3x faster)
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
@@ -55,6 +57,12 @@ def stem(word: str) -> str:
     """Snowball stem, memoised: the answerer stems every word of every candidate sentence
     for every question, and the pure-Python stemmer was most of a question's time."""
     return _stemmer().stemWord(word)
+
+
+def content_words(text: str) -> set[str]:
+    """Words the answerer compares by meaning (soft matching): no stopwords, 3+ letters.
+    The index embeds every one of them in the corpus once, so questions need not."""
+    return {w for w in words(text) if w not in STOPWORDS and len(w) > 2}
 
 
 def terms(text: str) -> list[str]:

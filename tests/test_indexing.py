@@ -54,6 +54,34 @@ def test_incremental_add_change_remove(seeds_copy: Path, tmp_path: Path) -> None
     assert any("40 trucks" in p.text for p in index.paragraphs)
 
 
+def test_every_corpus_word_is_embedded_once_and_kept(seeds_copy: Path, tmp_path: Path) -> None:
+    """The word table holds each content word of the corpus with the encoder's vector; an
+    update copies the words it had and embeds only the new ones."""
+    from qabot import tokens
+    from qabot.embedding import embed
+
+    index_dir = tmp_path / "index"
+    update_index(seeds_copy, index_dir)
+    first = load_index(index_dir)
+    wanted = {w for p in first.paragraphs for w in tokens.content_words(p.text)}
+    assert set(first.words) == wanted and len(wanted) > 500
+    sample = ["gallant", "ceasefire", "humanitarian", "washington"]
+    fresh = embed(sample)
+    for word, vector in zip(sample, fresh, strict=True):
+        assert float(first.word_vectors[first.words[word]] @ vector) > 0.9999
+
+    (seeds_copy / "extra.md").write_text(
+        "# Convoy\n\nA zeppelin convoy reached Gaza on Friday, officials said.\n",
+        encoding="utf-8",
+    )
+    update_index(seeds_copy, index_dir)
+    second = load_index(index_dir)
+    assert "zeppelin" in second.words and "zeppelin" not in first.words
+    for word in sample:  # copied, not re-embedded
+        old, new = first.word_vectors[first.words[word]], second.word_vectors[second.words[word]]
+        assert np.array_equal(old, new)
+
+
 def test_touch_without_change_does_no_embedding(seeds_copy: Path, tmp_path: Path) -> None:
     update_index(seeds_copy, tmp_path / "index")
     before = current_generation(tmp_path / "index")

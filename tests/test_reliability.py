@@ -433,6 +433,15 @@ DAMAGE = {
         lambda g: _replace_data(g, "corpus.sqlite", b"not a database" * 100),
         "is corrupt",
     ),
+    "truncated word vectors": (lambda g: _truncate(g / "words.npy"), "words.npy fails"),
+    "word vectors of another shape": (
+        lambda g: _replace_data(g, "words.npy", _npy(np.zeros((3, 384), np.float32))),
+        "counts disagree",
+    ),
+    "pickle bomb in word vectors": (
+        lambda g: _replace_data(g, "words.npy", _npy(np.array([_Trap()], dtype=object))),
+        "allow_pickle",
+    ),
     "pickle bomb in vectors": (
         lambda g: _replace_data(g, "sentences.npy", _npy(np.array([_Trap()], dtype=object))),
         "allow_pickle",
