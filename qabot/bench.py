@@ -276,7 +276,8 @@ def synthetic_index(real: RealData, pool: Pool, n: int, seed: int = 0) -> Any:
     )
     words = {w: i for i, w in enumerate([*pool.words, *folded])}
     return CorpusIndex(
-        Path("synthetic"), manifest, paragraphs, vectors.build(p_vecs), s_vecs, offsets, terms,
+        Path("synthetic"), manifest, paragraphs, vectors.prepare(vectors.build(p_vecs)), s_vecs,
+        offsets, terms,
         words, word_vectors,
     )  # fmt: skip
 

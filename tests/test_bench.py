@@ -99,3 +99,32 @@ def test_the_paint_probe_times_a_real_chat_process(tmp_path: Path) -> None:
     seeds = Path(__file__).resolve().parent.parent / "seeds"
     seconds = bench.paint_seconds(seeds, tmp_path / "index", repeat=1)
     assert 0 < seconds < 120
+
+
+@pytest.mark.slow
+def test_a_synthetic_index_answers_like_a_real_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The warm-ask rows answer from a synthetic in-memory index through the real ``ask``:
+    here with the IVF index large corpora get, and with citations that match the text."""
+    from qabot import vectors
+    from qabot.api import QABot
+
+    sentences = [
+        "Israel's defense minister Yoav Gallant met Lloyd Austin on Tuesday in Washington.",
+        "The United States pledged $100 million in humanitarian aid to Gaza.",
+        "Officials said a convoy of 40 trucks reached Rafah on Friday.",
+        "The Normans conquered England in 1066 after the Battle of Hastings.",
+        "Super Bowl 50 was played at Levi's Stadium in Santa Clara, California.",
+    ]
+    base = _fake_real(len(sentences))
+    real = bench.RealData(sentences, base.questions, sentences * 4, base.sentence_vectors,
+                          base.question_vectors)  # fmt: skip
+    monkeypatch.setattr(vectors, "FLAT_MAX", 1000)
+    pool = bench.synthetic_pool(real)
+    index = bench.synthetic_index(real, pool, 3000)
+    assert vectors.describe(index.paragraph_vectors).startswith("IVF")
+    assert len(index.paragraphs) == 3000 and len(index.words) > len(pool.words)
+    result = QABot(index=index).ask("Who did Yoav Gallant meet in Washington?")
+    assert result.evidence and not result.abstained
+    for e in result.evidence:
+        p = next(p for p in index.paragraphs if p.doc == e.doc and p.number == e.paragraph)
+        assert p.text == e.text
