@@ -261,9 +261,9 @@ class Answerer:
         from qabot.embedding import embed
 
         table, rows = self.index.word_vectors, self.index.words
-        missing = sorted(w for w in words if w not in rows and w not in self._word_vectors)
-        if len(self._word_vectors) > WORD_CACHE:
+        if len(self._word_vectors) > WORD_CACHE:  # before the look-up: every word must be there
             self._word_vectors.clear()
+        missing = sorted(w for w in words if w not in rows and w not in self._word_vectors)
         if missing:
             self._word_vectors.update(zip(missing, embed(missing, batch_size=256), strict=True))
         return {w: table[rows[w]] if w in rows else self._word_vectors[w] for w in words}

@@ -149,3 +149,16 @@ def test_seeds_are_unchanged_by_asking(bot) -> None:
     assert sorted(p.name for p in Path(SEEDS).iterdir()) == sorted(
         p.name for p in Path(SEEDS).iterdir() if p.suffix == ".txt"
     )
+
+
+def test_a_full_word_cache_is_emptied_without_losing_words(bot, monkeypatch) -> None:
+    """Question words the corpus lacks are embedded and cached; when the cache is full it
+    is emptied before the look-up, so the same question still answers (it raised KeyError)."""
+    from qabot import answering
+
+    monkeypatch.setattr(answering, "WORD_CACHE", 0)
+    question = "Who is the Israeli defence supremo visiting Washington?"
+    first = bot.ask(question)
+    assert bot.answerer._word_vectors  # "supremo" is not a corpus word: embedded, cached
+    second = bot.ask(question)
+    assert [a.text for a in second.answers] == [a.text for a in first.answers]
