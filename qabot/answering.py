@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import numpy as np
 from rapidfuzz import fuzz
@@ -289,17 +288,9 @@ class Answerer:
         cache = self._doc_terms_cache
         if name not in cache:
             terms = self.index.paragraph_terms
-            cache[name] = {t for pid in self._doc_paragraphs.get(name, ()) for t in terms[pid]}
+            pids = self.index.doc_paragraphs.get(name, ())
+            cache[name] = {t for pid in pids for t in terms[pid]}
         return cache[name]
-
-    @cached_property
-    def _doc_paragraphs(self) -> dict[str, list[int]]:
-        """Paragraph ids of each document, found once: scanning every paragraph for each new
-        document a question touched grew with the corpus (~0.1 s a document at 1M)."""
-        out: dict[str, list[int]] = {}
-        for pid, p in enumerate(self.index.paragraphs):
-            out.setdefault(p.doc, []).append(pid)
-        return out
 
     def _fill_slots(
         self,

@@ -687,7 +687,6 @@ def _seed_questions() -> list[str]:
 _PAINT_PROBE = """
 import os, sys, time
 from pathlib import Path
-from typing import Any
 from qabot.tui import app
 
 class Probe(app.QabotApp):
