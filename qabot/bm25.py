@@ -71,6 +71,41 @@ class BM25Matrix:
         self.indices = doc_of.astype(np.int32)
         self.data = weights
 
+    @classmethod
+    def from_arrays(
+        cls,
+        terms: Sequence[str],
+        idf: np.ndarray,
+        indptr: np.ndarray,
+        indices: np.ndarray,
+        data: np.ndarray,
+        corpus_size: int,
+    ) -> BM25Matrix:
+        """A matrix written at index time (``arrays``), read back as it was: the weights are
+        not recomputed, so the scores stay rank-bm25's. The arrays may be memory-mapped."""
+        if not (
+            len(idf) == len(terms) == len(indptr) - 1
+            and len(indices) == len(data) == (int(indptr[-1]) if len(indptr) else -1)
+            and corpus_size > 0
+        ):
+            raise ValueError("BM25 arrays disagree in length")
+        self = cls.__new__(cls)
+        self.k1, self.b, self.epsilon = K1, B, EPSILON
+        self.corpus_size = corpus_size
+        self.vocabulary = {t: i for i, t in enumerate(terms)}
+        self.idf = dict(zip(terms, idf.tolist(), strict=True))
+        self.indptr, self.indices, self.data = indptr, indices, data
+        return self
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """What ``from_arrays`` needs besides the terms (in ``vocabulary`` order)."""
+        return {
+            "idf": np.fromiter(self.idf.values(), dtype=np.float64, count=len(self.idf)),
+            "indptr": self.indptr,
+            "indices": self.indices,
+            "data": self.data,
+        }
+
     @property
     def nbytes(self) -> int:
         """Bytes of the score matrix (the vocabulary dict is extra)."""

@@ -8,10 +8,15 @@ On disk (no pickle anywhere)::
       gen-<time>-<pid>/    a complete generation (only ever renamed into place whole)
         manifest.json      format, model, dimension, source files (sha256, size), checksums
                            of the data files, and a seal (sha256 of the manifest itself)
-        corpus.sqlite      documents, paragraphs (text, BM25 terms), sentences, entities
+        corpus.sqlite      paragraphs (text, sentences, entities, BM25 terms), the word
+                           table's words, the fuzzy vocabulary, the BM25 matrix's terms
         paragraphs.faiss   unit vectors of paragraphs: IndexFlatIP (exact cosine), or above
                            ``vectors.FLAT_MAX`` paragraphs IVF-SQ8 (faiss format)
         sentences.npy      unit vectors of sentences, float32, row = sentence id
+        sentence_offsets.npy  first sentence row of each paragraph (n + 1 entries)
+        sentences.faiss    IVF-SQ8 over the sentence vectors, above ``vectors.FLAT_MAX``
+        words.npy          a vector for every content word of the corpus (the answerer's)
+        bm25_*.npy         the BM25 matrix (CSR arrays and idf, rank-bm25's floats)
       tmp-<time>-<pid>/    a generation being written; never read, swept by the next run
 
 A rebuild writes a new generation in ``tmp-*``, fsyncs it, renames it to ``gen-*`` and then
@@ -20,7 +25,7 @@ the previous index loadable, and the next run sweeps what it left. Readers take 
 read ``CURRENT`` once and every file from that one immutable generation, each verified
 against the manifest before it is parsed, so they see the old index or the new, never a mix.
 Only new or changed files are cleaned, annotated and embedded; everything else is copied
-from the old index.
+from the old index. What the files hold and how they are read: ``qabot.storage``.
 """
 
 from __future__ import annotations
@@ -28,14 +33,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import io
 import json
 import os
 import shutil
 import signal
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -43,18 +47,28 @@ from typing import Any
 
 import numpy as np
 
-from qabot import tokens
+from qabot import storage, tokens
 from qabot import vectors as qabot_vectors
+from qabot.bm25 import BM25Matrix
 from qabot.errors import QabotError
 from qabot.loading import FileStat, read_document, scan
-from qabot.records import Document, Entity, Paragraph, Sentence, SkippedFile
+from qabot.records import Document, Paragraph, SkippedFile
 
-FORMAT_VERSION = 3  # 2: sealed manifest, generations renamed into place; 3: word vectors
+FORMAT_VERSION = 4  # 2: sealed manifest, generations renamed into place; 3: word vectors;
+# 4: search structures stored (BM25, vocabulary, sentence IVF), arrays memory-mapped
 CURRENT = "CURRENT"
 LOCK = ".lock"
 GEN_PREFIX = "gen-"
 TMP_PREFIX = "tmp-"
-DATA_FILES = ("corpus.sqlite", "paragraphs.faiss", "sentences.npy", "words.npy")
+DATA_FILES = (  # every generation has these
+    "corpus.sqlite",
+    "paragraphs.faiss",
+    "sentences.npy",
+    "sentence_offsets.npy",
+    "words.npy",
+)
+BM25_FILES = ("bm25_idf.npy", "bm25_indptr.npy", "bm25_indices.npy", "bm25_data.npy")
+SENTENCE_INDEX = "sentences.faiss"  # only above vectors.FLAT_MAX sentences
 LOCK_WAIT_SECONDS = 120.0
 # Test hook for the fault tests: a rebuild reaching this stage stops itself (SIGSTOP), so a
 # test can SIGKILL it at a known moment. Stages, in order: see ``STAGES``.
@@ -128,28 +142,39 @@ class Manifest:
 
 @dataclass
 class CorpusIndex:
-    """A loaded index: everything retrieval and answering need, in memory."""
+    """A loaded index: everything retrieval and answering need.
+
+    Loaded from disk, paragraphs are read from SQLite on demand and the arrays are
+    memory-mapped (``qabot.storage``); the search structures were built at index time. An
+    index made in memory (tests, ``qabot bench``) may hold plain lists and leave ``bm25``,
+    ``vocabulary`` and ``sentence_search`` to be built by the retriever at first use.
+    """
 
     directory: Path
     manifest: Manifest
-    paragraphs: list[Paragraph]  # paragraph id == position
+    paragraphs: Sequence[Paragraph]  # paragraph id == position
     paragraph_vectors: Any  # faiss index: IndexFlatIP, or IVF-SQ8 when large (qabot.vectors)
     sentence_vectors: np.ndarray
     sentence_offsets: np.ndarray  # first sentence row of paragraph i; length n+1
-    paragraph_terms: list[list[str]]
+    paragraph_terms: Sequence[list[str]]
     # every content word of the corpus (tokens.content_words) -> its row in word_vectors:
     # the answerer's soft matching reads them instead of embedding words per question
     words: dict[str, int]
     word_vectors: np.ndarray
+    bm25: BM25Matrix | None = None
+    vocabulary: dict[str, str] | None = None  # tokens.vocabulary of the paragraphs
+    sentence_search: Any = None  # faiss index over sentence_vectors
 
     def title(self, doc: str) -> str:
         entry = self.manifest.files.get(doc)
         return entry.title if entry else doc
 
     @cached_property
-    def doc_paragraphs(self) -> dict[str, list[int]]:
+    def doc_paragraphs(self) -> dict[str, Sequence[int]]:
         """Paragraph ids of each document, in order, found once (a scan of every paragraph
         per document grew with the corpus: ~0.1 s a document at 1M)."""
+        if isinstance(self.paragraphs, storage.ParagraphTable):
+            return dict(self.paragraphs.doc_ranges())
         out: dict[str, list[int]] = {}
         for pid, p in enumerate(self.paragraphs):
             out.setdefault(p.doc, []).append(pid)
@@ -256,19 +281,20 @@ def load_index(index_dir: Path) -> CorpusIndex:
     raise AssertionError("unreachable")
 
 
-def _read_verified(index_dir: Path, path: Path, expected: str | None) -> bytes:
-    """A data file's bytes, read once and checked, so what is parsed is what was checked."""
+def _verify(index_dir: Path, path: Path, expected: str | None) -> None:
+    """Check a data file against its manifest checksum, streaming (the large ones are then
+    memory-mapped, not read whole). Generations are immutable once written, so what is
+    mapped after the check is what was checked."""
     try:
-        data = path.read_bytes()
+        digest = _sha256_file(path)
     except FileNotFoundError as exc:
         raise QabotError(f"index at {index_dir} is corrupt: {path.name} missing") from exc
     except OSError as exc:
         raise QabotError(
             f"index at {index_dir} is unreadable: {path.name}: {_one_line(exc)}"
         ) from exc
-    if hashlib.sha256(data).hexdigest() != expected:
+    if digest != expected:
         raise QabotError(f"index at {index_dir} is corrupt: {path.name} fails its checksum")
-    return data
 
 
 def _load_generation(index_dir: Path, generation: Path) -> CorpusIndex:
@@ -277,83 +303,68 @@ def _load_generation(index_dir: Path, generation: Path) -> CorpusIndex:
     if not generation.is_dir():
         raise QabotError(f"index at {index_dir} is corrupt: {CURRENT} names a missing folder")
     manifest = read_manifest(generation)
-    blobs = {
-        name: _read_verified(index_dir, generation / name, manifest.checksums.get(name))
-        for name in DATA_FILES
-    }
+    present = set(manifest.checksums)
+    optional = (set(BM25_FILES) if present & set(BM25_FILES) else set()) | (
+        {SENTENCE_INDEX} & present
+    )
+    for name in (*DATA_FILES, *sorted(optional)):
+        _verify(index_dir, generation / name, manifest.checksums.get(name))
+    corrupt = f"index at {index_dir} is corrupt"
     try:
-        paragraphs, terms, words = _read_sqlite(blobs["corpus.sqlite"])
-        vectors = faiss.deserialize_index(np.frombuffer(blobs["paragraphs.faiss"], np.uint8))
-        vectors = qabot_vectors.prepare(vectors)
-        sentence_vectors = np.load(io.BytesIO(blobs["sentences.npy"]), allow_pickle=False)
-        word_vectors = np.load(io.BytesIO(blobs["words.npy"]), allow_pickle=False)
+        table = storage.ParagraphTable(generation / "corpus.sqlite")
+        vectors = qabot_vectors.prepare(faiss.read_index(str(generation / "paragraphs.faiss")))
+        arrays = {name: storage.read_array(generation / name) for name in DATA_FILES[2:]}
+        words = [w for (w,) in table.column("words", "word")]
+        vocabulary = dict(table.column("vocabulary", "word, stem"))
+        bm25 = None
+        if optional & set(BM25_FILES):
+            bm25 = BM25Matrix.from_arrays(
+                [t for (t,) in table.column("bm25_terms", "term")],
+                *(storage.read_array(generation / name) for name in BM25_FILES),
+                corpus_size=len(table),
+            )
+        sentence_search = None
+        if SENTENCE_INDEX in optional:
+            path = str(generation / SENTENCE_INDEX)
+            sentence_search = qabot_vectors.prepare(faiss.read_index(path))
+        docs = set(table.doc_ranges())
     except (sqlite3.Error, RuntimeError, ValueError, TypeError, KeyError, OSError) as exc:
-        raise QabotError(f"index at {index_dir} is corrupt: {_one_line(exc)}") from exc
-    offsets = np.zeros(len(paragraphs) + 1, dtype=np.int64)
-    np.cumsum([len(p.sentences) for p in paragraphs], out=offsets[1:])
+        raise QabotError(f"{corrupt}: {_one_line(exc)}") from exc
+    sentence_vectors, offsets, word_vectors = (
+        arrays["sentences.npy"],
+        arrays["sentence_offsets.npy"],
+        arrays["words.npy"],
+    )
+    n = len(table)
     if (
-        vectors.ntotal != len(paragraphs)
+        vectors.ntotal != n
         or vectors.d != manifest.dimension
-        or sentence_vectors.dtype != np.float32
-        or sentence_vectors.shape != (int(offsets[-1]), manifest.dimension)
-        or len(paragraphs) != manifest.paragraphs
+        or n != manifest.paragraphs
+        or offsets.dtype != np.int64
+        or offsets.shape != (n + 1,)
         or int(offsets[-1]) != manifest.sentences
-        or any(p.doc not in manifest.files for p in paragraphs)
+        or sentence_vectors.dtype != np.float32
+        or sentence_vectors.shape != (manifest.sentences, manifest.dimension)
+        or not docs <= set(manifest.files)
         or word_vectors.dtype != np.float32
         or word_vectors.shape != (len(words), manifest.dimension)
+        or (sentence_search is not None and sentence_search.ntotal != manifest.sentences)
     ):
-        raise QabotError(f"index at {index_dir} is corrupt: counts disagree with the manifest")
+        raise QabotError(f"{corrupt}: counts disagree with the manifest")
     return CorpusIndex(
         generation,
         manifest,
-        paragraphs,
+        table,
         vectors,
         sentence_vectors,
         offsets,
-        terms,
+        storage.TermsView(table),
         {w: i for i, w in enumerate(words)},
         word_vectors,
+        bm25,
+        vocabulary,
+        sentence_search,
     )
-
-
-def _read_sqlite(data: bytes) -> tuple[list[Paragraph], list[list[str]], list[str]]:
-    con = sqlite3.connect(":memory:")
-    try:
-        con.deserialize(data)
-        sentences: dict[int, list[Sentence]] = {}
-        for pid, start, end in con.execute(
-            "SELECT paragraph, start, end FROM sentences ORDER BY id"
-        ):
-            sentences.setdefault(pid, []).append(Sentence(start, end))
-        entities: dict[int, list[Entity]] = {}
-        for pid, start, end, label in con.execute(
-            "SELECT paragraph, start, end, label FROM entities ORDER BY paragraph, start"
-        ):
-            entities.setdefault(pid, []).append(Entity(start, end, label))
-        paragraphs: list[Paragraph] = []
-        terms: list[list[str]] = []
-        for pid, doc, number, start, end, kind, text, pterms in con.execute(
-            "SELECT id, doc, number, start, end, kind, text, terms FROM paragraphs ORDER BY id"
-        ):
-            if pid != len(paragraphs):
-                raise ValueError("paragraph ids are not contiguous")
-            paragraphs.append(
-                Paragraph(
-                    doc,
-                    number,
-                    start,
-                    end,
-                    text,
-                    kind,
-                    tuple(sentences.get(pid, ())),
-                    tuple(entities.get(pid, ())),
-                )
-            )
-            terms.append(json.loads(pterms))
-        words = [w for (w,) in con.execute("SELECT word FROM words ORDER BY id")]
-        return paragraphs, terms, words
-    finally:
-        con.close()
 
 
 # --------------------------------------------------------------------------- staleness
@@ -524,6 +535,8 @@ def _parts_from_index(index: CorpusIndex) -> dict[str, _DocPart]:
     """
     n = len(index.paragraphs)
     all_vectors = index.paragraph_vectors.reconstruct_n(0, n) if n else np.zeros((0, 0))
+    # read in one pass each: from SQLite, one query per paragraph would dominate at 1M
+    paragraphs, terms = list(index.paragraphs), list(index.paragraph_terms)
     parts: dict[str, _DocPart] = {}
     for name, entry in index.manifest.files.items():
         ids = index.doc_paragraphs.get(name, [])
@@ -534,9 +547,11 @@ def _parts_from_index(index: CorpusIndex) -> dict[str, _DocPart]:
         ]
         parts[name] = _DocPart(
             entry,
-            [index.paragraphs[i] for i in ids],
-            [index.paragraph_terms[i] for i in ids],
-            all_vectors[ids] if ids else np.zeros((0, index.manifest.dimension), np.float32),
+            [paragraphs[i] for i in ids],
+            [terms[i] for i in ids],
+            all_vectors[list(ids)]
+            if ids
+            else np.zeros((0, index.manifest.dimension), np.float32),
             index.sentence_vectors[rows]
             if rows
             else np.zeros((0, index.manifest.dimension), np.float32),
@@ -660,6 +675,16 @@ def update_index(
     _check_index_dir(index_dir)
     with index_lock(index_dir, wait_seconds) as lock:
         return _update_locked(seeds_dir, index_dir, rebuild, progress, lock)
+
+
+def write_index(index_dir: Path, index: CorpusIndex) -> None:
+    """Write an index made in memory as the live generation of ``index_dir``, the way
+    ``update_index`` writes one (``qabot bench`` loads its synthetic archives from disk)."""
+    _check_index_dir(index_dir)
+    with index_lock(index_dir) as lock:
+        parts = list(_parts_from_index(index).values())
+        words = sorted(index.words, key=index.words.__getitem__)
+        _write_generation(index_dir, parts, [], (words, index.word_vectors), lock)
 
 
 def _update_locked(
@@ -805,20 +830,41 @@ def _write_generation(
     lock.stage("writing", checkpoint=False)
     try:
         paragraphs = [p for part in parts for p in part.paragraphs]
+        terms = [t for part in parts for t in part.terms]
         empty = np.zeros((0, DIMENSION), np.float32)
         p_vecs = np.concatenate([empty, *(part.paragraph_vectors for part in parts)])
         s_vecs = np.concatenate([empty, *(part.sentence_vectors for part in parts)])
-        _write_sqlite(
-            tmp / "corpus.sqlite", paragraphs, [t for part in parts for t in part.terms], words[0]
+        offsets = np.zeros(len(paragraphs) + 1, dtype=np.int64)
+        np.cumsum([len(p.sentences) for p in paragraphs], out=offsets[1:])
+        # what the first question would otherwise build: ~500 s at a million paragraphs
+        bm25 = BM25Matrix(terms) if any(terms) else None
+        storage.write_corpus(
+            tmp / "corpus.sqlite",
+            paragraphs,
+            terms,
+            words[0],
+            tokens.vocabulary(p.text for p in paragraphs),
+            bm25.vocabulary if bm25 else (),
         )
         lock.stage("writing")
+        files = list(DATA_FILES)
         faiss.write_index(qabot_vectors.build(p_vecs), str(tmp / "paragraphs.faiss"))
-        for data_file, array in (("sentences.npy", s_vecs), ("words.npy", words[1])):
-            with (tmp / data_file).open("wb") as fh:
-                np.save(fh, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
-        for data_file in DATA_FILES:
+        if len(s_vecs) > qabot_vectors.FLAT_MAX:  # below it the retriever scans sentences.npy
+            faiss.write_index(qabot_vectors.build(s_vecs), str(tmp / SENTENCE_INDEX))
+            files.append(SENTENCE_INDEX)
+        arrays = {
+            "sentences.npy": s_vecs.astype(np.float32, copy=False),
+            "sentence_offsets.npy": offsets,
+            "words.npy": words[1].astype(np.float32, copy=False),
+        }
+        if bm25 is not None:
+            arrays.update((f"bm25_{k}.npy", v) for k, v in bm25.arrays().items())
+            files += BM25_FILES
+        for data_file, array in arrays.items():
+            storage.write_array(tmp / data_file, array)
+        for data_file in files:
             _fsync(tmp / data_file)
-        checksums = {data_file: _sha256_file(tmp / data_file) for data_file in DATA_FILES}
+        checksums = {data_file: _sha256_file(tmp / data_file) for data_file in files}
         _atomic_write(tmp / "manifest.json", _manifest_for(parts, skipped, checksums).to_json())
         generation = index_dir / f"{GEN_PREFIX}{name}"
         os.rename(tmp, generation)
@@ -843,49 +889,6 @@ def _rewrite_manifest(old: CorpusIndex, parts: list[_DocPart]) -> None:
     manifest = _manifest_for(parts, old.manifest.skipped, old.manifest.checksums)
     manifest.created = old.manifest.created
     _atomic_write(old.directory / "manifest.json", manifest.to_json())
-
-
-def _write_sqlite(
-    path: Path, paragraphs: list[Paragraph], terms: list[list[str]], words: list[str]
-) -> None:
-    con = sqlite3.connect(path)
-    try:
-        con.executescript(
-            """
-            CREATE TABLE paragraphs (id INTEGER PRIMARY KEY, doc TEXT NOT NULL, number INTEGER,
-                start INTEGER, end INTEGER, kind TEXT, text TEXT, terms TEXT);
-            CREATE TABLE sentences (id INTEGER PRIMARY KEY, paragraph INTEGER, start INTEGER,
-                end INTEGER);
-            CREATE TABLE entities (paragraph INTEGER, start INTEGER, end INTEGER, label TEXT);
-            CREATE TABLE words (id INTEGER PRIMARY KEY, word TEXT NOT NULL);
-            """
-        )
-        con.executemany("INSERT INTO words VALUES (?,?)", enumerate(words))
-        for pid, (p, p_terms) in enumerate(zip(paragraphs, terms, strict=True)):
-            con.execute(
-                "INSERT INTO paragraphs VALUES (?,?,?,?,?,?,?,?)",
-                (
-                    pid,
-                    p.doc,
-                    p.number,
-                    p.start,
-                    p.end,
-                    p.kind,
-                    p.text,
-                    json.dumps(p_terms),
-                ),
-            )
-            con.executemany(
-                "INSERT INTO sentences (paragraph, start, end) VALUES (?,?,?)",
-                [(pid, s.start, s.end) for s in p.sentences],
-            )
-            con.executemany(
-                "INSERT INTO entities VALUES (?,?,?,?)",
-                [(pid, e.start, e.end, e.label) for e in p.entities],
-            )
-        con.commit()
-    finally:
-        con.close()
 
 
 def _fsync(path: Path) -> None:

@@ -74,6 +74,9 @@ class Retriever:
 
     @cached_property
     def bm25(self) -> BM25Matrix | None:
+        """Stored at index time; built here only for an index made in memory."""
+        if self.index.vocabulary is not None:  # stored together: None = no paragraph has terms
+            return self.index.bm25
         terms = self.index.paragraph_terms
         if not terms or not any(terms):
             return None
@@ -82,12 +85,9 @@ class Retriever:
     @cached_property
     def vocabulary(self) -> dict[str, str]:
         """Corpus surface words (folded) -> their BM25 stem, for fuzzy expansion."""
-        vocab: dict[str, str] = {}
-        for p in self.index.paragraphs:
-            for w in tokens.words(p.text):
-                if w not in vocab and w not in tokens.STOPWORDS:
-                    vocab[w] = tokens.stem(w)
-        return vocab
+        if self.index.vocabulary is not None:
+            return self.index.vocabulary
+        return tokens.vocabulary(p.text for p in self.index.paragraphs)
 
     @cached_property
     def spelling(self) -> Spelling:
@@ -135,7 +135,10 @@ class Retriever:
     def sentence_vectors(self) -> Any:
         """The sentence vectors' search index, chosen by size as for paragraphs: an exact scan
         up to ``vectors.FLAT_MAX`` sentences, IVF-SQ8 above (a flat scan of 3M sentences would
-        cost ~0.2 s a question). Built at the first question, not stored: ~1 min a million."""
+        cost ~0.2 s a question). The IVF is built at index time (~1 min a million); a flat
+        one is a copy of the vectors, made here."""
+        if self.index.sentence_search is not None:
+            return self.index.sentence_search
         return qabot_vectors.build(self.index.sentence_vectors)
 
     @cached_property

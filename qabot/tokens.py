@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from functools import cache, lru_cache
 
 import snowballstemmer
@@ -68,6 +69,17 @@ def content_words(text: str) -> set[str]:
 def terms(text: str) -> list[str]:
     """BM25 terms: stems of content words."""
     return [stem(w) for w in words(text) if w not in STOPWORDS]
+
+
+def vocabulary(texts: Iterable[str]) -> dict[str, str]:
+    """Surface words of ``texts`` (folded, no stopwords) -> their BM25 stem, in order of first
+    use: what fuzzy spelling expansion searches. Built at index time and stored."""
+    vocab: dict[str, str] = {}
+    for text in texts:
+        for w in words(text):
+            if w not in vocab and w not in STOPWORDS:
+                vocab[w] = stem(w)
+    return vocab
 
 
 # Words a letter or two apart that name different things ("tuesday"/"thursday",

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from qabot import bench
 from qabot.cli import main
+from qabot.indexing import load_index, write_index
 
 
 def _fake_real(n: int = 300, d: int = 384) -> bench.RealData:
@@ -102,7 +103,9 @@ def test_the_paint_probe_times_a_real_chat_process(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_a_synthetic_index_answers_like_a_real_one(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_synthetic_index_answers_like_a_real_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """The warm-ask rows answer from a synthetic in-memory index through the real ``ask``:
     here with the IVF index large corpora get, and with citations that match the text."""
     from qabot import vectors
@@ -128,3 +131,12 @@ def test_a_synthetic_index_answers_like_a_real_one(monkeypatch: pytest.MonkeyPat
     for e in result.evidence:
         p = next(p for p in index.paragraphs if p.doc == e.doc and p.number == e.paragraph)
         assert p.text == e.text
+
+    # Written as `qabot index` writes (BM25, vocabulary and sentence IVF stored) and loaded
+    # back, it answers the same way.
+    write_index(tmp_path / "index", index)
+    loaded = load_index(tmp_path / "index")
+    assert loaded.sentence_search is not None and loaded.bm25 is not None
+    again = QABot(index=loaded).ask("Who did Yoav Gallant meet in Washington?")
+    assert [a.text for a in again.answers] == [a.text for a in result.answers]
+    assert "Lloyd Austin" in again.answers[0].text

@@ -1,0 +1,226 @@
+"""The files of an index generation: how each is written, and how it is read back.
+
+``corpus.sqlite`` holds the text side: paragraphs (with their sentences, entities and BM25
+terms), the rows of the word-vector table, the fuzzy vocabulary and the BM25 matrix's terms.
+NumPy ``.npy`` files hold the arrays (sentence and word vectors, sentence offsets, the BM25
+matrix's CSR arrays and idf), faiss's own format the vector indexes. Nothing is pickled.
+
+Everything a question needs is built at index time and only read at load. At a million
+paragraphs, building the BM25 matrix, the vocabulary and the sentence index when the first
+question came took ~500 s. And a loaded index should cost memory for what questions touch,
+not for the whole corpus: the large arrays are memory-mapped, and paragraphs are read from
+SQLite when asked for (``ParagraphTable``), not held as a million Python objects.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import overload
+
+import numpy as np
+
+from qabot.records import Entity, Paragraph, Sentence
+
+SCHEMA = """
+CREATE TABLE paragraphs (id INTEGER PRIMARY KEY, doc TEXT NOT NULL, number INTEGER,
+    start INTEGER, end INTEGER, kind TEXT, text TEXT,
+    terms TEXT, sentences TEXT, entities TEXT);  -- JSON: [term], [[start, end]],
+                                                 --       [[start, end, label]]
+CREATE INDEX paragraphs_doc ON paragraphs (doc);
+CREATE TABLE words (id INTEGER PRIMARY KEY, word TEXT NOT NULL);  -- rows of words.npy
+CREATE TABLE vocabulary (word TEXT PRIMARY KEY, stem TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE bm25_terms (id INTEGER PRIMARY KEY, term TEXT NOT NULL);  -- rows of bm25_*.npy
+"""
+_COLUMNS = "doc, number, start, end, kind, text, sentences, entities"
+CACHE = 8192  # paragraphs kept decoded: a question reads a few dozen
+CHUNK = 4096  # rows per query when every paragraph is read in turn
+
+
+def write_corpus(
+    path: Path,
+    paragraphs: Sequence[Paragraph],
+    terms: Sequence[Sequence[str]],
+    words: Sequence[str],
+    vocabulary: dict[str, str],
+    bm25_terms: Iterable[str],
+) -> None:
+    con = sqlite3.connect(path)
+    try:
+        con.executescript(SCHEMA)
+        con.executemany(
+            "INSERT INTO paragraphs VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                (
+                    pid,
+                    p.doc,
+                    p.number,
+                    p.start,
+                    p.end,
+                    p.kind,
+                    p.text,
+                    json.dumps(list(p_terms)),
+                    json.dumps([[s.start, s.end] for s in p.sentences]),
+                    json.dumps([[e.start, e.end, e.label] for e in p.entities]),
+                )
+                for pid, (p, p_terms) in enumerate(zip(paragraphs, terms, strict=True))
+            ),
+        )
+        con.executemany("INSERT INTO words VALUES (?,?)", enumerate(words))
+        con.executemany("INSERT INTO vocabulary VALUES (?,?)", vocabulary.items())
+        con.executemany("INSERT INTO bm25_terms VALUES (?,?)", enumerate(bm25_terms))
+        con.commit()
+    finally:
+        con.close()
+
+
+def write_array(path: Path, array: np.ndarray) -> None:
+    with path.open("wb") as fh:
+        np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
+
+
+def read_array(path: Path) -> np.ndarray:
+    """A ``.npy`` file memory-mapped read-only: only the rows that are read become resident.
+    Object arrays (a pickle inside) are refused, never loaded."""
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as exc:
+        if "Python objects" in str(exc):  # numpy's words for an object array under mmap
+            raise ValueError(f"{path.name} holds Python objects (allow_pickle): refused") from exc
+        raise
+
+
+class ParagraphTable(Sequence[Paragraph]):
+    """The paragraphs of a generation's ``corpus.sqlite``, read when asked for.
+
+    Behaves as the list of paragraphs (id == position). The file is opened read-only and
+    ``immutable`` (a generation is never changed once written), and stays readable if a
+    rebuild sweeps the generation while it is open. One connection serves every thread,
+    behind a lock; the last ``CACHE`` paragraphs read stay decoded.
+    """
+
+    def __init__(self, path: Path) -> None:
+        uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
+        self._con = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[int, Paragraph] = OrderedDict()
+        with self._lock:
+            self._count = self._con.execute("SELECT COUNT(*) FROM paragraphs").fetchone()[0]
+            last = self._con.execute("SELECT MAX(id) FROM paragraphs").fetchone()[0]
+        if self._count and last != self._count - 1:
+            raise ValueError("paragraph ids are not contiguous")
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> Paragraph: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Paragraph]: ...
+    def __getitem__(self, index: int | slice) -> Paragraph | list[Paragraph]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._count))]
+        pid = index + self._count if index < 0 else index
+        if not 0 <= pid < self._count:
+            raise IndexError(index)
+        with self._lock:
+            cached = self._cache.get(pid)
+            if cached is not None:
+                self._cache.move_to_end(pid)
+                return cached
+            row = self._con.execute(
+                f"SELECT {_COLUMNS} FROM paragraphs WHERE id = ?", (pid,)
+            ).fetchone()
+            paragraph = _paragraph(row)
+            self._cache[pid] = paragraph
+            if len(self._cache) > CACHE:
+                self._cache.popitem(last=False)
+            return paragraph
+
+    def __iter__(self) -> Iterator[Paragraph]:
+        for row in self._rows(_COLUMNS):
+            yield _paragraph(row)
+
+    def terms(self, pid: int) -> list[str]:
+        with self._lock:
+            row = self._con.execute("SELECT terms FROM paragraphs WHERE id = ?", (pid,)).fetchone()
+        if row is None:
+            raise IndexError(pid)
+        return json.loads(row[0])
+
+    def all_terms(self) -> Iterator[list[str]]:
+        for (terms,) in self._rows("terms"):
+            yield json.loads(terms)
+
+    def doc_ranges(self) -> dict[str, range]:
+        """Each document's paragraph ids (contiguous: a generation writes them in order)."""
+        with self._lock:
+            rows = self._con.execute(
+                "SELECT doc, MIN(id), MAX(id), COUNT(*) FROM paragraphs GROUP BY doc"
+            ).fetchall()
+        out = {}
+        for doc, first, last, count in rows:
+            if last - first + 1 != count:
+                raise ValueError(f"paragraphs of {doc} are not contiguous")
+            out[doc] = range(first, last + 1)
+        return dict(sorted(out.items(), key=lambda item: item[1].start))
+
+    def column(self, table: str, columns: str) -> list[tuple]:
+        """Every row of a small table (words, vocabulary, bm25_terms), in id order."""
+        order = "" if table == "vocabulary" else " ORDER BY id"
+        with self._lock:
+            return self._con.execute(f"SELECT {columns} FROM {table}{order}").fetchall()
+
+    def _rows(self, columns: str) -> Iterator[tuple]:
+        # In chunks, each under the lock: no cursor stays open between a caller's steps.
+        start = 0
+        while start < self._count:
+            with self._lock:
+                rows = self._con.execute(
+                    f"SELECT {columns} FROM paragraphs WHERE id >= ? ORDER BY id LIMIT ?",
+                    (start, CHUNK),
+                ).fetchall()
+            if not rows:
+                return
+            yield from rows
+            start += len(rows)
+
+
+class TermsView(Sequence[list[str]]):
+    """``paragraph_terms`` of a ``ParagraphTable``: each paragraph's BM25 terms, on demand."""
+
+    def __init__(self, table: ParagraphTable) -> None:
+        self._table = table
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    @overload
+    def __getitem__(self, index: int) -> list[str]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[list[str]]: ...
+    def __getitem__(self, index: int | slice) -> list[str] | list[list[str]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return self._table.terms(index + len(self) if index < 0 else index)
+
+    def __iter__(self) -> Iterator[list[str]]:
+        return self._table.all_terms()
+
+
+def _paragraph(row: tuple) -> Paragraph:
+    doc, number, start, end, kind, text, sentences, entities = row
+    return Paragraph(
+        doc,
+        number,
+        start,
+        end,
+        text,
+        kind,
+        tuple(Sentence(s, e) for s, e in json.loads(sentences)),
+        tuple(Entity(s, e, label) for s, e, label in json.loads(entities)),
+    )
