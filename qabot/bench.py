@@ -293,12 +293,13 @@ def _rss_bytes() -> int:
 # so what it reports is what the index costs.
 _ASK_PROBE = """
 import json, sys, time
+from pathlib import Path
 import numpy as np
 from qabot.api import QABot
 from qabot.embedding import embed
 from qabot.indexing import load_index
 from qabot.bench import _rss_bytes
-index_dir, questions = sys.argv[1], json.loads(sys.argv[2])
+index_dir, questions = Path(sys.argv[1]), json.loads(sys.argv[2])
 embed([questions[0]])
 rss0 = _rss_bytes()
 t0 = time.perf_counter()
@@ -354,8 +355,10 @@ def bench_ask_at(real: RealData, pool: Pool, n: int, rows: list[Row], out: dict)
             [sys.executable, "-c", _ASK_PROBE, str(folder), json.dumps(real.questions[:60])],
             capture_output=True,
             text=True,
-            check=True,
         )
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise RuntimeError(f"the ask probe at {name} failed: {last}")
         probe = json.loads(done.stdout.strip().splitlines()[-1])
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -684,7 +684,8 @@ def write_index(index_dir: Path, index: CorpusIndex) -> None:
     with index_lock(index_dir) as lock:
         parts = list(_parts_from_index(index).values())
         words = sorted(index.words, key=index.words.__getitem__)
-        _write_generation(index_dir, parts, [], (words, index.word_vectors), lock)
+        rows = np.array([index.words[w] for w in words], dtype=np.int64)
+        _write_generation(index_dir, parts, [], (words, index.word_vectors[rows]), lock)
 
 
 def _update_locked(
