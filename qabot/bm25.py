@@ -82,7 +82,8 @@ class BM25Matrix:
         corpus_size: int,
     ) -> BM25Matrix:
         """A matrix written at index time (``arrays``), read back as it was: the weights are
-        not recomputed, so the scores stay rank-bm25's. The arrays may be memory-mapped."""
+        not recomputed, so the scores stay rank-bm25's. ``indices`` and ``data`` may be any
+        array-like that slices to arrays (``storage.NpyRows`` reads them from disk)."""
         if not (
             len(idf) == len(terms) == len(indptr) - 1
             and len(indices) == len(data) == (int(indptr[-1]) if len(indptr) else -1)

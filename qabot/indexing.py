@@ -55,7 +55,7 @@ from qabot.loading import FileStat, read_document, scan
 from qabot.records import Document, Paragraph, SkippedFile
 
 FORMAT_VERSION = 4  # 2: sealed manifest, generations renamed into place; 3: word vectors;
-# 4: search structures stored (BM25, vocabulary, sentence IVF), arrays memory-mapped
+# 4: search structures stored (BM25, vocabulary, sentence IVF), large arrays read by row
 CURRENT = "CURRENT"
 LOCK = ".lock"
 GEN_PREFIX = "gen-"
@@ -144,8 +144,8 @@ class Manifest:
 class CorpusIndex:
     """A loaded index: everything retrieval and answering need.
 
-    Loaded from disk, paragraphs are read from SQLite on demand and the arrays are
-    memory-mapped (``qabot.storage``); the search structures were built at index time. An
+    Loaded from disk, paragraphs are read from SQLite on demand and the large arrays by
+    row (``qabot.storage``); the search structures were built at index time. An
     index made in memory (tests, ``qabot bench``) may hold plain lists and leave ``bm25``,
     ``vocabulary`` and ``sentence_search`` to be built by the retriever at first use.
     """
@@ -283,8 +283,8 @@ def load_index(index_dir: Path) -> CorpusIndex:
 
 def _verify(index_dir: Path, path: Path, expected: str | None) -> None:
     """Check a data file against its manifest checksum, streaming (the large ones are then
-    memory-mapped, not read whole). Generations are immutable once written, so what is
-    mapped after the check is what was checked."""
+    read by row later, not held whole). Generations are immutable once written, so what is
+    read after the check is what was checked."""
     try:
         digest = _sha256_file(path)
     except FileNotFoundError as exc:
@@ -313,14 +313,21 @@ def _load_generation(index_dir: Path, generation: Path) -> CorpusIndex:
     try:
         table = storage.ParagraphTable(generation / "corpus.sqlite")
         vectors = qabot_vectors.prepare(faiss.read_index(str(generation / "paragraphs.faiss")))
-        arrays = {name: storage.read_array(generation / name) for name in DATA_FILES[2:]}
+        sentence_vectors = storage.NpyRows(generation / "sentences.npy")
+        offsets = storage.read_array(generation / "sentence_offsets.npy")
+        word_vectors = storage.NpyRows(generation / "words.npy")
         words = [w for (w,) in table.column("words", "word")]
         vocabulary = dict(table.column("vocabulary", "word, stem"))
         bm25 = None
         if optional & set(BM25_FILES):
+            idf, indptr = (storage.read_array(generation / f) for f in BM25_FILES[:2])
+            indices, data = (storage.NpyRows(generation / f) for f in BM25_FILES[2:])
             bm25 = BM25Matrix.from_arrays(
                 [t for (t,) in table.column("bm25_terms", "term")],
-                *(storage.read_array(generation / name) for name in BM25_FILES),
+                idf,
+                indptr,
+                indices,  # type: ignore[arg-type]  # read by row: what a query needs
+                data,  # type: ignore[arg-type]
                 corpus_size=len(table),
             )
         sentence_search = None
@@ -330,11 +337,6 @@ def _load_generation(index_dir: Path, generation: Path) -> CorpusIndex:
         docs = set(table.doc_ranges())
     except (sqlite3.Error, RuntimeError, ValueError, TypeError, KeyError, OSError) as exc:
         raise QabotError(f"{corrupt}: {_one_line(exc)}") from exc
-    sentence_vectors, offsets, word_vectors = (
-        arrays["sentences.npy"],
-        arrays["sentence_offsets.npy"],
-        arrays["words.npy"],
-    )
     n = len(table)
     if (
         vectors.ntotal != n

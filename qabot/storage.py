@@ -8,19 +8,20 @@ matrix's CSR arrays and idf), faiss's own format the vector indexes. Nothing is 
 Everything a question needs is built at index time and only read at load. At a million
 paragraphs, building the BM25 matrix, the vocabulary and the sentence index when the first
 question came took ~500 s. And a loaded index should cost memory for what questions touch,
-not for the whole corpus: the large arrays are memory-mapped, and paragraphs are read from
-SQLite when asked for (``ParagraphTable``), not held as a million Python objects.
+not for the whole corpus: the large arrays are read by row when asked for (``NpyRows``), and
+paragraphs are read from SQLite (``ParagraphTable``), not held as a million Python objects.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import overload
+from typing import Any, overload
 
 import numpy as np
 
@@ -84,14 +85,87 @@ def write_array(path: Path, array: np.ndarray) -> None:
 
 
 def read_array(path: Path) -> np.ndarray:
-    """A ``.npy`` file memory-mapped read-only: only the rows that are read become resident.
-    Object arrays (a pickle inside) are refused, never loaded."""
-    try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as exc:
-        if "Python objects" in str(exc):  # numpy's words for an object array under mmap
-            raise ValueError(f"{path.name} holds Python objects (allow_pickle): refused") from exc
-        raise
+    """A small ``.npy`` file, read whole. Object arrays (a pickle inside) are refused."""
+    return np.load(path, allow_pickle=False)
+
+
+class NpyRows:
+    """A large ``.npy`` array on disk whose rows are read when indexed (``os.pread``).
+
+    Neither loaded nor memory-mapped: a memory map makes every page it touches resident, and
+    the kernel maps 64 KB around each fault, so reading the few hundred 1.5 KB word vectors
+    a question needs grew the process by ~20 MB a question, for good. ``pread`` copies just
+    the bytes asked for; the page cache keeps the hot parts fast. Supports what qabot does
+    with these arrays: ``shape``, ``len``, an int or a slice (one read), a list or array of
+    row ids, and ``np.asarray`` (the whole array, for building an index from it).
+    """
+
+    def __init__(self, path: Path) -> None:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            with os.fdopen(os.dup(fd), "rb") as fh:
+                version = np.lib.format.read_magic(fh)
+                if version == (1, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+                else:
+                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+                self._offset = fh.tell()
+            if dtype.hasobject:
+                raise ValueError(f"{path.name} holds Python objects (allow_pickle): refused")
+            if fortran or not shape:
+                raise ValueError(f"{path.name} is not a C-ordered array")
+            size = os.fstat(fd).st_size
+            self.shape: tuple[int, ...] = tuple(shape)
+            self.dtype = np.dtype(dtype)
+            self._row = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+            if size != self._offset + self.shape[0] * self._row:
+                raise ValueError(f"{path.name} is truncated")
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        self.ndim = len(self.shape)
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            os.close(fd)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def nbytes(self) -> int:
+        return self.shape[0] * self._row
+
+    def _read(self, start: int, stop: int) -> np.ndarray:
+        count = max(stop - start, 0)
+        data = os.pread(self._fd, count * self._row, self._offset + start * self._row)
+        if len(data) != count * self._row:
+            raise OSError(f"short read from an index file ({len(data)} bytes)")
+        return np.frombuffer(data, dtype=self.dtype).reshape((count, *self.shape[1:]))
+
+    def __getitem__(self, key: object) -> Any:
+        n = self.shape[0]
+        if isinstance(key, slice):
+            start, stop, step = key.indices(n)
+            if step == 1:
+                return self._read(start, stop)
+            key = range(start, stop, step)
+        if isinstance(key, int | np.integer):
+            i = int(key) + n if key < 0 else int(key)
+            if not 0 <= i < n:
+                raise IndexError(key)
+            return self._read(i, i + 1)[0]
+        ids = np.asarray(key, dtype=np.int64).reshape(-1)
+        out = np.empty((len(ids), *self.shape[1:]), dtype=self.dtype)
+        for k, i in enumerate(ids.tolist()):
+            out[k] = self[i]
+        return out
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        whole = self._read(0, self.shape[0]).copy()  # frombuffer of bytes is read-only
+        return whole if dtype is None else whole.astype(dtype, copy=False)
 
 
 class ParagraphTable(Sequence[Paragraph]):

@@ -52,7 +52,7 @@ def test_paragraphs_read_from_sqlite_are_the_corpus_text(index_dir: Path) -> Non
 def test_stored_bm25_and_vocabulary_equal_what_the_text_gives(index_dir: Path) -> None:
     index = load_index(index_dir)
     terms = list(index.paragraph_terms)
-    assert isinstance(index.bm25.data, np.memmap)  # read from disk, not rebuilt
+    assert isinstance(index.bm25.data, storage.NpyRows)  # read from disk, not rebuilt
     fresh = BM25Matrix(terms)
     assert index.bm25.idf == fresh.idf
     for query in (["gaza", "aid"], ["gallant", "defens", "minist"], ["nosuchterm"]):
@@ -99,3 +99,25 @@ def test_many_sentences_get_a_stored_ivf_that_answers(
 
     result = QABot(SEEDS, tmp_path / "index").ask("Who is Israel's defense minister?")
     assert "Gallant" in result.answers[0].text
+
+
+def test_rows_read_from_disk_equal_the_array(index_dir: Path, tmp_path: Path) -> None:
+    path = current_generation(index_dir) / "sentences.npy"
+    whole = np.load(path, allow_pickle=False)
+    rows = storage.NpyRows(path)
+    assert rows.shape == whole.shape and len(rows) == len(whole) and rows.dtype == whole.dtype
+    assert np.array_equal(rows[5], whole[5]) and np.array_equal(rows[-1], whole[-1])
+    assert np.array_equal(rows[10:20], whole[10:20]) and np.array_equal(rows[::7], whole[::7])
+    assert np.array_equal(rows[[3, 0, 3]], whole[[3, 0, 3]])
+    assert np.array_equal(np.asarray(rows), whole)
+    with pytest.raises(IndexError):
+        rows[len(whole)]
+
+    objects = tmp_path / "objects.npy"
+    np.save(objects, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="allow_pickle"):
+        storage.NpyRows(objects)
+    short = tmp_path / "short.npy"
+    short.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(ValueError, match="truncated"):
+        storage.NpyRows(short)
