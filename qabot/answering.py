@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from rapidfuzz import fuzz
@@ -140,7 +141,6 @@ class Answerer:
         self.index = index
         self.retriever = retriever
         self._word_vectors: dict[str, np.ndarray] = {}
-        self._doc_terms_cache: dict[str, set[str]] = {}
 
     # ------------------------------------------------------------------ scoring
 
@@ -275,22 +275,34 @@ class Answerer:
         wanted = {t for t in tokens.terms(m.group("name") or m.group("topic") or "")} - _SCOPE_NOISE
         if not wanted:
             return {}
+        in_text = {t: self._docs_with(t) for t in wanted}
         found: dict[str, float] = {}
         for name in self.index.manifest.files:
             title_terms = set(tokens.terms(self.index.title(name)))
-            text_terms = self._doc_terms(name)
             found[name] = sum(
-                1.0 if t in title_terms else 0.6 if t in text_terms else 0.0 for t in wanted
+                1.0 if t in title_terms else 0.6 if name in in_text[t] else 0.0 for t in wanted
             ) / len(wanted)
         return found
 
-    def _doc_terms(self, name: str) -> set[str]:
-        cache = self._doc_terms_cache
-        if name not in cache:
-            terms = self.index.paragraph_terms
-            pids = self.index.doc_paragraphs.get(name, ())
-            cache[name] = {t for pid in pids for t in terms[pid]}
-        return cache[name]
+    def _docs_with(self, term: str) -> set[str]:
+        """Documents with ``term`` in their text: its BM25 row lists the paragraphs that have
+        it (reading every paragraph's terms instead was a corpus scan at 1M paragraphs)."""
+        bm25 = self.retriever.bm25
+        tid = bm25.vocabulary.get(term) if bm25 else None
+        if tid is None:
+            return set()
+        pids = np.asarray(bm25.indices[bm25.indptr[tid] : bm25.indptr[tid + 1]])
+        names, owner = self._paragraph_docs
+        return {names[k] for k in np.unique(owner[pids]).tolist()}
+
+    @cached_property
+    def _paragraph_docs(self) -> tuple[list[str], np.ndarray]:
+        """Document names, and for each paragraph id the position of its document there."""
+        names = list(self.index.doc_paragraphs)
+        owner = np.zeros(len(self.index.paragraphs), dtype=np.int32)
+        for k, ids in enumerate(self.index.doc_paragraphs.values()):
+            owner[ids if isinstance(ids, list) else slice(ids.start, ids.stop)] = k
+        return names, owner
 
     def _fill_slots(
         self,

@@ -35,8 +35,8 @@ class QABot:
         progress: Progress | None = None,
         index: CorpusIndex | None = None,
     ) -> None:
-        """``index``: answer from this index, already in memory, and touch no folder (the
-        bench's synthetic million-paragraph corpora have none)."""
+        """``index``: answer from this index, already loaded or made in memory, and touch
+        no seeds folder (the bench's synthetic million-paragraph corpora have none)."""
         self.seeds_dir = Path(seeds_dir)
         self.index_dir = Path(index_dir)
         self.report: IndexReport | None = None

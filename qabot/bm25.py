@@ -3,12 +3,13 @@
 rank-bm25's ``BM25Okapi`` stays the definition (k1=1.5, b=0.75, idf floored at
 ``epsilon * average idf`` for terms in more than half the documents). It scores every
 document in Python for each query term, which takes most of a second at a million
-paragraphs. Here each term's BM25 weight in each document is computed once, at load, into
-a term-major sparse matrix with the same float64 arithmetic in the same order, so a query
+paragraphs. Here each term's BM25 weight in each document is computed once, at index time,
+into a term-major sparse matrix with the same float64 arithmetic in the same order, so a query
 only adds the rows of its terms: the scores are rank-bm25's, bit for bit
-(``tests/test_bm25.py``). The matrix is kept as the three CSR arrays of a SciPy
-``csr_matrix`` (``indptr``, ``indices``, ``data``) in plain NumPy: a query needs nothing
-else, and not importing SciPy saves a cold ``qabot ask`` a quarter of a second.
+(``tests/test_bm25.py``). The matrix is the three CSR arrays of a SciPy ``csr_matrix``
+(``indptr``, ``indices``, ``data``), stored with the index (``qabot.storage``) and read back
+as they were; a query needs nothing else, and not importing SciPy saves a cold ``qabot ask``
+a quarter of a second.
 """
 
 from __future__ import annotations

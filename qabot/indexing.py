@@ -351,6 +351,11 @@ def _load_generation(index_dir: Path, generation: Path) -> CorpusIndex:
         or word_vectors.dtype != np.float32
         or word_vectors.shape != (len(words), manifest.dimension)
         or (sentence_search is not None and sentence_search.ntotal != manifest.sentences)
+        or (sentence_search is not None and sentence_search.d != manifest.dimension)
+        or int(offsets[0]) != 0
+        or bool(np.any(np.diff(offsets) < 0))
+        or (bm25 is None) != (not vocabulary)  # both empty when no paragraph has a word
+        or (bm25 is not None and not _bm25_sane(bm25))
     ):
         raise QabotError(f"{corrupt}: counts disagree with the manifest")
     return CorpusIndex(
@@ -366,6 +371,20 @@ def _load_generation(index_dir: Path, generation: Path) -> CorpusIndex:
         bm25,
         vocabulary,
         sentence_search,
+    )
+
+
+def _bm25_sane(bm25: BM25Matrix) -> bool:
+    """Cheap shape checks of a stored BM25 matrix (its rows are read only when queried)."""
+    indptr = bm25.indptr
+    return (
+        indptr.ndim == 1
+        and indptr.dtype.kind == "i"
+        and int(indptr[0]) == 0
+        and not bool(np.any(np.diff(indptr) < 0))
+        and bm25.indices.dtype.kind == "i"
+        and bm25.data.dtype == np.float64
+        and len(bm25.indices) == len(bm25.data) == int(indptr[-1])
     )
 
 
@@ -542,11 +561,12 @@ def _parts_from_index(index: CorpusIndex) -> dict[str, _DocPart]:
     parts: dict[str, _DocPart] = {}
     for name, entry in index.manifest.files.items():
         ids = index.doc_paragraphs.get(name, [])
-        rows = [
-            r
-            for pid in ids
-            for r in range(index.sentence_offsets[pid], index.sentence_offsets[pid + 1])
-        ]
+        offsets = index.sentence_offsets
+        rows: slice | list[int]
+        if ids and ids[-1] - ids[0] + 1 == len(ids):  # contiguous, as written: one read
+            rows = slice(int(offsets[ids[0]]), int(offsets[ids[-1] + 1]))
+        else:
+            rows = [r for pid in ids for r in range(offsets[pid], offsets[pid + 1])]
         parts[name] = _DocPart(
             entry,
             [paragraphs[i] for i in ids],
@@ -554,9 +574,9 @@ def _parts_from_index(index: CorpusIndex) -> dict[str, _DocPart]:
             all_vectors[list(ids)]
             if ids
             else np.zeros((0, index.manifest.dimension), np.float32),
-            index.sentence_vectors[rows]
-            if rows
-            else np.zeros((0, index.manifest.dimension), np.float32),
+            np.array(index.sentence_vectors[rows], dtype=np.float32).reshape(
+                -1, index.manifest.dimension
+            ),
         )
     return parts
 

@@ -5,16 +5,19 @@ terms), the rows of the word-vector table, the fuzzy vocabulary and the BM25 mat
 NumPy ``.npy`` files hold the arrays (sentence and word vectors, sentence offsets, the BM25
 matrix's CSR arrays and idf), faiss's own format the vector indexes. Nothing is pickled.
 
-Everything a question needs is built at index time and only read at load. At a million
-paragraphs, building the BM25 matrix, the vocabulary and the sentence index when the first
-question came took ~500 s. And a loaded index should cost memory for what questions touch,
-not for the whole corpus: the large arrays are read by row when asked for (``NpyRows``), and
-paragraphs are read from SQLite (``ParagraphTable``), not held as a million Python objects.
+What is costly to build is built at index time and only read at load: at a million
+paragraphs, building the BM25 matrix, the vocabulary and the sentence IVF when the first
+question came took ~500 s. (The spelling buckets, a flat sentence index up to 100k sentences
+and the sentence -> paragraph map take about a second at 1M and are still made then.) And a
+loaded index should cost memory for what questions touch, not for the whole corpus: the
+large arrays are read by row when asked for (``NpyRows``), and paragraphs from SQLite
+(``ParagraphTable``), not held as a million Python objects.
 """
 
 from __future__ import annotations
 
 import json
+import operator
 import os
 import sqlite3
 import threading
@@ -34,7 +37,8 @@ CREATE TABLE paragraphs (id INTEGER PRIMARY KEY, doc TEXT NOT NULL, number INTEG
                                                  --       [[start, end, label]]
 CREATE INDEX paragraphs_doc ON paragraphs (doc);
 CREATE TABLE words (id INTEGER PRIMARY KEY, word TEXT NOT NULL);  -- rows of words.npy
-CREATE TABLE vocabulary (word TEXT PRIMARY KEY, stem TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE vocabulary (id INTEGER PRIMARY KEY, word TEXT NOT NULL, stem TEXT NOT NULL);
+    -- id = order of first use: spelling breaks ties by it
 CREATE TABLE bm25_terms (id INTEGER PRIMARY KEY, term TEXT NOT NULL);  -- rows of bm25_*.npy
 """
 _COLUMNS = "doc, number, start, end, kind, text, sentences, entities"
@@ -72,7 +76,10 @@ def write_corpus(
             ),
         )
         con.executemany("INSERT INTO words VALUES (?,?)", enumerate(words))
-        con.executemany("INSERT INTO vocabulary VALUES (?,?)", vocabulary.items())
+        con.executemany(
+            "INSERT INTO vocabulary VALUES (?,?,?)",
+            ((i, w, stem) for i, (w, stem) in enumerate(vocabulary.items())),
+        )
         con.executemany("INSERT INTO bm25_terms VALUES (?,?)", enumerate(bm25_terms))
         con.commit()
     finally:
@@ -86,18 +93,22 @@ def write_array(path: Path, array: np.ndarray) -> None:
 
 def read_array(path: Path) -> np.ndarray:
     """A small ``.npy`` file, read whole. Object arrays (a pickle inside) are refused."""
-    return np.load(path, allow_pickle=False)
+    array = np.load(path, allow_pickle=False)
+    if not isinstance(array, np.ndarray):  # a zip (.npz) under a .npy name
+        raise ValueError(f"{path.name} is not a .npy array")
+    return array
 
 
 class NpyRows:
-    """A large ``.npy`` array on disk whose rows are read when indexed (``os.pread``).
+    """A large ``.npy`` array on disk whose rows are read when indexed (``os.preadv``).
 
     Neither loaded nor memory-mapped: a memory map makes every page it touches resident, and
     the kernel maps 64 KB around each fault, so reading the few hundred 1.5 KB word vectors
-    a question needs grew the process by ~20 MB a question, for good. ``pread`` copies just
-    the bytes asked for; the page cache keeps the hot parts fast. Supports what qabot does
-    with these arrays: ``shape``, ``len``, an int or a slice (one read), a list or array of
-    row ids, and ``np.asarray`` (the whole array, for building an index from it).
+    a question needs grew the process by ~8 MB a question at 100k paragraphs, for good.
+    A positioned read copies just the bytes asked for; the page cache keeps the hot parts fast.
+    Supports what qabot does with these arrays: ``shape``, ``len``, an int or a slice (one
+    read), a list or array of row ids, and ``np.asarray`` (the whole array, for building an
+    index from it).
     """
 
     def __init__(self, path: Path) -> None:
@@ -140,10 +151,15 @@ class NpyRows:
 
     def _read(self, start: int, stop: int) -> np.ndarray:
         count = max(stop - start, 0)
-        data = os.pread(self._fd, count * self._row, self._offset + start * self._row)
-        if len(data) != count * self._row:
-            raise OSError(f"short read from an index file ({len(data)} bytes)")
-        return np.frombuffer(data, dtype=self.dtype).reshape((count, *self.shape[1:]))
+        out = np.empty((count, *self.shape[1:]), dtype=self.dtype)
+        view = memoryview(out.reshape(-1).view(np.uint8)) if count else memoryview(b"")
+        at, done = self._offset + start * self._row, 0
+        while done < len(view):  # one read returns at most ~2 GiB on Linux
+            got = os.preadv(self._fd, [view[done:]], at + done)
+            if got <= 0:
+                raise OSError(f"short read from an index file ({done} of {len(view)} bytes)")
+            done += got
+        return out
 
     def __getitem__(self, key: object) -> Any:
         n = self.shape[0]
@@ -164,7 +180,7 @@ class NpyRows:
         return out
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        whole = self._read(0, self.shape[0]).copy()  # frombuffer of bytes is read-only
+        whole = self._read(0, self.shape[0])
         return whole if dtype is None else whole.astype(dtype, copy=False)
 
 
@@ -198,7 +214,8 @@ class ParagraphTable(Sequence[Paragraph]):
     def __getitem__(self, index: int | slice) -> Paragraph | list[Paragraph]:
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(self._count))]
-        pid = index + self._count if index < 0 else index
+        pid = operator.index(index)
+        pid = pid + self._count if pid < 0 else pid
         if not 0 <= pid < self._count:
             raise IndexError(index)
         with self._lock:
@@ -245,9 +262,8 @@ class ParagraphTable(Sequence[Paragraph]):
 
     def column(self, table: str, columns: str) -> list[tuple]:
         """Every row of a small table (words, vocabulary, bm25_terms), in id order."""
-        order = "" if table == "vocabulary" else " ORDER BY id"
         with self._lock:
-            return self._con.execute(f"SELECT {columns} FROM {table}{order}").fetchall()
+            return self._con.execute(f"SELECT {columns} FROM {table} ORDER BY id").fetchall()
 
     def _rows(self, columns: str) -> Iterator[tuple]:
         # In chunks, each under the lock: no cursor stays open between a caller's steps.

@@ -162,3 +162,21 @@ def test_a_full_word_cache_is_emptied_without_losing_words(bot, monkeypatch) -> 
     assert bot.answerer._word_vectors  # "supremo" is not a corpus word: embedded, cached
     second = bot.ask(question)
     assert [a.text for a in second.answers] == [a.text for a in first.answers]
+
+
+def test_a_named_source_scopes_to_the_documents_that_use_its_words(bot) -> None:
+    """"According to the … article": documents whose title has the words count most, then
+    those whose text has them (found from the BM25 rows, not by reading every paragraph)."""
+    from qabot import tokens
+
+    index, answerer = bot.index, bot.answerer
+    terms = list(index.paragraph_terms)
+    for word in ("Gaza", "Pentagon", "Israel", "shipment", "zzyzx"):
+        (term,) = tokens.terms(word)
+        want = {p.doc for p, t in zip(index.paragraphs, terms, strict=True) if term in t}
+        assert answerer._docs_with(term) == want
+        assert (word == "zzyzx") == (not want)
+    scope = answerer._scope("According to the arms shipment article, what was held up?")
+    best = max(scope, key=scope.get)
+    assert scope[best] == 1.0 and "Arms Shipment" in index.title(best)
+    assert set(scope) == set(index.manifest.files)
