@@ -174,7 +174,7 @@ class CorpusIndex:
         """Paragraph ids of each document, in order, found once (a scan of every paragraph
         per document grew with the corpus: ~0.1 s a document at 1M)."""
         if isinstance(self.paragraphs, storage.ParagraphTable):
-            return dict(self.paragraphs.doc_ranges())
+            return self.paragraphs.doc_ranges
         out: dict[str, list[int]] = {}
         for pid, p in enumerate(self.paragraphs):
             out.setdefault(p.doc, []).append(pid)
@@ -334,7 +334,7 @@ def _load_generation(index_dir: Path, generation: Path) -> CorpusIndex:
         if SENTENCE_INDEX in optional:
             path = str(generation / SENTENCE_INDEX)
             sentence_search = qabot_vectors.prepare(faiss.read_index(path))
-        docs = set(table.doc_ranges())
+        docs = set(table.doc_ranges)
     except (sqlite3.Error, RuntimeError, ValueError, TypeError, KeyError, OSError) as exc:
         raise QabotError(f"{corrupt}: {_one_line(exc)}") from exc
     n = len(table)
@@ -558,10 +558,10 @@ def _parts_from_index(index: CorpusIndex) -> dict[str, _DocPart]:
     all_vectors = index.paragraph_vectors.reconstruct_n(0, n) if n else np.zeros((0, 0))
     # read in one pass each: from SQLite, one query per paragraph would dominate at 1M
     paragraphs, terms = list(index.paragraphs), list(index.paragraph_terms)
+    offsets = index.sentence_offsets
     parts: dict[str, _DocPart] = {}
     for name, entry in index.manifest.files.items():
         ids = index.doc_paragraphs.get(name, [])
-        offsets = index.sentence_offsets
         rows: slice | list[int]
         if ids and ids[-1] - ids[0] + 1 == len(ids):  # contiguous, as written: one read
             rows = slice(int(offsets[ids[0]]), int(offsets[ids[-1] + 1]))

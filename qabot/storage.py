@@ -23,6 +23,7 @@ import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any, overload
 
@@ -247,8 +248,10 @@ class ParagraphTable(Sequence[Paragraph]):
         for (terms,) in self._rows("terms"):
             yield json.loads(terms)
 
+    @cached_property
     def doc_ranges(self) -> dict[str, range]:
-        """Each document's paragraph ids (contiguous: a generation writes them in order)."""
+        """Each document's paragraph ids (contiguous: a generation writes them in order).
+        Read once: the load checks it and ``CorpusIndex.doc_paragraphs`` returns it."""
         with self._lock:
             rows = self._con.execute(
                 "SELECT doc, MIN(id), MAX(id), COUNT(*) FROM paragraphs GROUP BY doc"
