@@ -140,3 +140,21 @@ def test_a_synthetic_index_answers_like_a_real_one(
     again = QABot(index=loaded).ask("Who did Yoav Gallant meet in Washington?")
     assert [a.text for a in again.answers] == [a.text for a in result.answers]
     assert "Lloyd Austin" in again.answers[0].text
+
+
+@pytest.mark.slow
+def test_embedding_rows_compare_both_encoders_with_sentence_transformers(
+    dev_questions: list[dict],
+) -> None:
+    # the dev set's questions as the texts; rates are reported, never asserted (noisy machines)
+    sentences = [q["question"] for q in dev_questions]
+    real = bench.RealData(sentences, [], [], np.zeros((0, 384)), np.zeros((0, 384)))
+    rows: list[bench.Row] = []
+    bench.bench_embedding(real, rows, n_texts=20)
+    by = {r.measure: r for r in rows}
+    f32 = "CTranslate2 float32 (default)"
+    assert by[f"embedding mean cosine to sentence-transformers: {f32}"].qabot >= 0.9999
+    assert by["embedding mean cosine to sentence-transformers: CTranslate2 int8"].qabot >= 0.99
+    throughput = [r for r in rows if r.measure.startswith("embedding throughput")]
+    assert len(throughput) == 2 and all(r.base > 0 and r.qabot > 0 for r in throughput)
+    assert all(r.baseline.startswith("torch, ") for r in throughput)
