@@ -264,7 +264,7 @@ class Answerer:
             self._word_vectors.clear()
         missing = sorted(w for w in words if w not in rows and w not in self._word_vectors)
         if missing:
-            self._word_vectors.update(zip(missing, embed(missing, batch_size=256), strict=True))
+            self._word_vectors.update(zip(missing, embed(missing), strict=True))
         return {w: table[rows[w]] if w in rows else self._word_vectors[w] for w in words}
 
     def _scope(self, question: str) -> dict[str, float]:

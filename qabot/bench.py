@@ -209,7 +209,7 @@ def synthetic_pool(real: RealData) -> Pool:
         entities_of(real.sentences),
         [tokens.terms(t) for t in real.sentences],
         words,
-        embed(words, batch_size=256),
+        embed(words),
     )
 
 

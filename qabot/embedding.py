@@ -5,14 +5,15 @@ same weights are converted for CTranslate2 (``ctranslate2.converters``), checked
 sentence-transformers and kept in the cache (``~/.cache/qabot/models``); ``embed`` then runs
 them with CTranslate2 and the packaged ``tokenizer.json``, mean-pooling in NumPy, without
 importing torch, which was most of a cold ``qabot ask``. Nothing is ever downloaded.
-CTranslate2 takes batches of unequal lengths, so nothing is padded, and two one-thread
-workers keep both cores busy (docs/PERFORMANCE.md). ``QABOT_ENCODER`` picks the encoder:
+Its kernels ran this model faster than torch and onnxruntime here, and one one-thread worker
+per core keeps every core busy (docs/PERFORMANCE.md). ``QABOT_ENCODER`` picks the encoder:
 
 * ``float32`` (default): the same vectors as sentence-transformers (cosine > 0.9999), so it
   shares the model id with ``torch``; the dev set's answers are the same.
-* ``int8``: weights and activations int8 (VNNI where the CPU has it), ~1.8x as fast again at
+* ``int8``: weights and activations int8 (VNNI where the CPU has it), ~1.9x as fast again at
   mean cosine ~0.997, but it moved three dev-set answers (docs/PERFORMANCE.md), so it is
-  opt-in. Its model id differs: an index is never searched with the other's vectors.
+  opt-in; its vectors also move a little with the batch a text is in (cosine >= 0.998).
+  Its model id differs: an index is never searched with the other's vectors.
 * ``torch``: sentence-transformers throughout.
 """
 
@@ -37,6 +38,7 @@ MAX_TOKENS = 256  # the model's max_seq_length (sentence_bert_config.json)
 ENCODER_ENV = "QABOT_ENCODER"
 ENCODERS = ("float32", "int8", "torch")
 DEFAULT_ENCODER = "float32"
+ALIASES = {"onnx": "float32"}  # the float32 encoder's name before CTranslate2: same vectors
 INT8_TAG = "ct2-int8"  # model id suffix of the int8 encoder
 MIN_COSINE = {"float32": 0.9999, "int8": 0.99}  # mean cosine to sentence-transformers, to keep
 # Texts a batch: 16 was the fastest size here for CTranslate2 and torch alike (texts sorted
@@ -80,6 +82,7 @@ def _package_version() -> str:
 def backend() -> str:
     """``QABOT_ENCODER`` (``float32`` by default); ``torch`` when CTranslate2 is missing."""
     name = os.environ.get(ENCODER_ENV, DEFAULT_ENCODER).strip().lower()
+    name = ALIASES.get(name, name)
     if name not in ENCODERS:
         raise QabotError(f"{ENCODER_ENV}={name!r}: one of {', '.join(ENCODERS)}")
     if name == "torch":
@@ -193,8 +196,10 @@ def build_model(kind: str = DEFAULT_ENCODER) -> Path:
         files = {f.name: _sha256(f) for f in sorted((tmp / "model").iterdir()) if f.is_file()}
         check = {"sha256": files, "cosine": cosine, "texts": len(texts)}
         (tmp / "model" / "check.json").write_text(json.dumps(check), encoding="utf-8")
-        if folder.exists():  # a concurrent build finished first, or a stale one
-            shutil.rmtree(folder, ignore_errors=True)
+        if _built(kind):  # a concurrent build finished first: it may be in use already
+            return folder
+        if folder.exists():  # a stale or damaged one: move it aside before removing it
+            os.rename(folder, tmp / "stale")
         os.rename(tmp / "model", folder)
     except (OSError, RuntimeError, ValueError) as exc:
         if _built(kind) is None:  # not a lost race with another builder
@@ -204,29 +209,40 @@ def build_model(kind: str = DEFAULT_ENCODER) -> Path:
     return folder
 
 
+def _cores() -> int:
+    """The cores this process may run on (a container may allow fewer than the machine has)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 class _Encoder:
     """A CTranslate2 encoder + the packaged fast tokenizer.
 
-    ``workers`` batches run at once, one thread each: on 2 cores two one-thread workers
-    embedded 522 sentences/s against 384 for one two-thread worker. A single small input (a
-    question) runs on one worker, one thread (3.7 ms in float32).
+    ``workers`` batches run at once (one per core by default), one thread each: on 2 cores
+    two one-thread workers embedded 522 sentences/s against 384 for one two-thread worker.
+    A single small input (a question) runs on one worker, one thread (3.7 ms in float32).
     """
 
     def __init__(self, folder: Path, kind: str, workers: int = 0) -> None:
         import ctranslate2
         from tokenizers import Tokenizer
 
-        self.workers = workers or os.cpu_count() or 1
-        self.model = ctranslate2.Encoder(
-            str(folder),
-            device="cpu",
-            compute_type=kind,
-            inter_threads=self.workers,
-            intra_threads=1,
-        )
-        self.tokenizer = Tokenizer.from_file(str(_model_path() / "tokenizer.json"))
+        self.workers = workers or _cores()
+        try:
+            self.model = ctranslate2.Encoder(
+                str(folder),
+                device="cpu",
+                compute_type=kind,
+                inter_threads=self.workers,
+                intra_threads=1,
+            )
+            self.tokenizer = Tokenizer.from_file(str(_model_path() / "tokenizer.json"))
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise QabotError(f"cannot load the {kind} encoder from {folder}: {exc}") from exc
         self.tokenizer.enable_truncation(max_length=MAX_TOKENS)
-        self.tokenizer.no_padding()  # the packaged file pads to 128; CTranslate2 needs none
+        self.tokenizer.no_padding()  # the packaged file pads to 128; CTranslate2 takes ragged lists
 
     def _batch(self, texts: list[str]) -> np.ndarray:
         ids = [e.ids for e in self.tokenizer.encode_batch(texts)]

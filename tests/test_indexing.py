@@ -121,6 +121,24 @@ def test_corrupt_index_is_detected_and_rebuilt(seeds_copy: Path, tmp_path: Path)
     assert len(load_index(index_dir).manifest.files) == 5
 
 
+def test_with_several_files_damaged_the_first_in_order_is_named(
+    seeds_copy: Path, tmp_path: Path
+) -> None:
+    # the files are hashed in parallel, largest first; what is reported must not depend on it
+    index_dir = tmp_path / "index"
+    update_index(seeds_copy, index_dir)
+    generation = current_generation(index_dir)
+    (generation / "words.npy").unlink()
+    with (generation / "sentences.npy").open("r+b") as fh:
+        fh.seek(200)
+        fh.write(b"garbage")
+    with pytest.raises(QabotError, match=r"sentences\.npy fails its checksum"):
+        load_index(index_dir)  # sentences.npy comes before words.npy in DATA_FILES
+    (generation / "sentences.npy").unlink()
+    with pytest.raises(QabotError, match=r"corrupt: sentences\.npy missing"):
+        load_index(index_dir)
+
+
 def test_missing_index_and_bad_pointer(tmp_path: Path) -> None:
     with pytest.raises(QabotError, match="no index"):
         load_index(tmp_path)
