@@ -165,7 +165,7 @@ def test_a_full_word_cache_is_emptied_without_losing_words(bot, monkeypatch) -> 
 
 
 def test_a_named_source_scopes_to_the_documents_that_use_its_words(bot) -> None:
-    """"According to the … article": documents whose title has the words count most, then
+    """ "According to the … article": documents whose title has the words count most, then
     those whose text has them (found from the BM25 rows, not by reading every paragraph)."""
     from qabot import tokens
 

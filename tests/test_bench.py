@@ -23,14 +23,16 @@ def _fake_real(n: int = 300, d: int = 384) -> bench.RealData:
         "The United States pledged $100 million in humanitarian aid to Gaza.",
         "Officials said a convoy of 40 trucks reached Rafah on Friday.",
     ]
-    return bench.RealData(
-        ["s"] * n, ["Who met Austin?", "How much aid?"], paragraphs, x[:n], x[n:]
-    )
+    return bench.RealData(["s"] * n, ["Who met Austin?", "How much aid?"], paragraphs, x[:n], x[n:])
 
 
 def test_sizes_parse_and_print() -> None:
     assert [bench.parse_size(s) for s in ("10k", "100K", "1M", "2500", "1_000")] == [
-        10_000, 100_000, 1_000_000, 2500, 1000,
+        10_000,
+        100_000,
+        1_000_000,
+        2500,
+        1000,
     ]
     assert [bench.size_name(n) for n in (10_000, 1_000_000, 2500)] == ["10k", "1M", "2500"]
 
@@ -69,9 +71,16 @@ def test_vector_bm25_and_hybrid_rows_on_a_small_corpus() -> None:
     assert scan.base and scan.qabot and scan.ratio == scan.qabot / scan.base
     assert all(r.size == "2k" for r in rows)
     result = {
-        "meta": {"date": "d", "cpus": 2, "load_before": (0.1, 0, 0), "load_after": (0.2, 0, 0),
-                 "seconds": 1.0, "peak_rss_bytes": 2**30, "real_vectors": 300,
-                 "real_queries": 20},
+        "meta": {
+            "date": "d",
+            "cpus": 2,
+            "load_before": (0.1, 0, 0),
+            "load_after": (0.2, 0, 0),
+            "seconds": 1.0,
+            "peak_rss_bytes": 2**30,
+            "real_vectors": 300,
+            "real_queries": 20,
+        },
         "rows": [r.__dict__ for r in rows],
     }
     text = bench.table(result)

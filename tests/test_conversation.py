@@ -17,10 +17,16 @@ def test_follow_up_carries_the_last_question() -> None:
 
 
 def test_follow_up_carries_the_names_the_earlier_answer_gave() -> None:
-    turn = resolve("And who did he meet on Tuesday?", ["Who is Israel's defense minister?"], ["Yoav Gallant"])
+    turn = resolve(
+        "And who did he meet on Tuesday?", ["Who is Israel's defense minister?"], ["Yoav Gallant"]
+    )
     assert turn.leans_back and turn.referents == ("Yoav Gallant",)
     assert turn.retrieval_context == "Who is Israel's defense minister? Yoav Gallant"
     # a question that stands alone is read alone, whatever the chat asked before
-    alone = resolve("How many people live in the southern Gaza city of Rafah?", ["Who is Israel's defense minister?"], ["Yoav Gallant"])
+    alone = resolve(
+        "How many people live in the southern Gaza city of Rafah?",
+        ["Who is Israel's defense minister?"],
+        ["Yoav Gallant"],
+    )
     assert not alone.leans_back and alone.referents == () and alone.context == ""
     assert alone.resolved == "How many people live in the southern Gaza city of Rafah?"
