@@ -201,6 +201,8 @@ def build_model(kind: str = DEFAULT_ENCODER) -> Path:
         if folder.exists():  # a stale or damaged one: move it aside before removing it
             os.rename(folder, tmp / "stale")
         os.rename(tmp / "model", folder)
+        for stale in folder.parent.glob("all-MiniLM-L6-v2-*-onnx*"):  # qabot's ONNX exports,
+            shutil.rmtree(stale, ignore_errors=True)  # read by no qabot since CTranslate2
     except (OSError, RuntimeError, ValueError) as exc:
         if _built(kind) is None:  # not a lost race with another builder
             raise QabotError(f"cannot build the {kind} encoder in {folder}: {exc}") from exc

@@ -119,6 +119,9 @@ def test_the_model_is_built_where_none_is_cached(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    old_export = embedding.model_dir("int8").parent / "all-MiniLM-L6-v2-0.1.0-onnx-int8"
+    old_export.mkdir(parents=True)
+    (old_export / "model.onnx").write_bytes(b"an ONNX export of an earlier qabot")
     folder = embedding.build_model("int8")
     assert folder == embedding.model_dir("int8") and embedding._built("int8") == folder
     check = json.loads((folder / "check.json").read_text(encoding="utf-8"))
@@ -126,3 +129,4 @@ def test_the_model_is_built_where_none_is_cached(
     # int8 weights: a quarter of the float32 file, give or take the embeddings' table
     assert (folder / "model.bin").stat().st_size < 40e6
     assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".")]  # no leftovers
+    assert not old_export.exists()  # nothing reads it any more
