@@ -84,13 +84,20 @@ class BM25Matrix:
     ) -> BM25Matrix:
         """A matrix written at index time (``arrays``), read back as it was: the weights are
         not recomputed, so the scores stay rank-bm25's. ``indices`` and ``data`` may be any
-        array-like that slices to arrays (``storage.NpyRows`` reads them from disk)."""
+        array-like with a dtype that slices to arrays (``storage.NpyRows`` reads them from
+        disk). Only shapes, types and row order are checked: the rows are read when queried."""
         if not (
-            len(idf) == len(terms) == len(indptr) - 1
-            and len(indices) == len(data) == (int(indptr[-1]) if len(indptr) else -1)
+            indptr.ndim == 1
+            and indptr.dtype.kind == "i"
+            and len(idf) == len(terms) == len(indptr) - 1
+            and int(indptr[0]) == 0
+            and not bool(np.any(np.diff(indptr) < 0))
+            and indices.dtype.kind == "i"
+            and data.dtype == np.float64
+            and len(indices) == len(data) == int(indptr[-1])
             and corpus_size > 0
         ):
-            raise ValueError("BM25 arrays disagree in length")
+            raise ValueError("BM25 arrays disagree in shape, type or order")
         self = cls.__new__(cls)
         self.k1, self.b, self.epsilon = K1, B, EPSILON
         self.corpus_size = corpus_size

@@ -144,7 +144,8 @@ def model_dir(kind: str = DEFAULT_ENCODER) -> Path:
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    with path.open("rb") as fh:  # streamed: the float32 model is 90 MB
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _built(kind: str) -> Path | None:

@@ -433,6 +433,10 @@ DAMAGE = {
         lambda g: _replace_data(g, "corpus.sqlite", b"not a database" * 100),
         "is corrupt",
     ),
+    "BM25 rows out of order": (
+        lambda g: _replace_data(g, "bm25_indptr.npy", _npy(np.load(g / "bm25_indptr.npy")[::-1])),
+        "BM25 arrays disagree",
+    ),
     "truncated word vectors": (lambda g: _truncate(g / "words.npy"), "words.npy fails"),
     "word vectors of another shape": (
         lambda g: _replace_data(g, "words.npy", _npy(np.zeros((3, 384), np.float32))),
