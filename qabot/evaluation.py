@@ -19,6 +19,7 @@ import re
 import string
 import subprocess
 import time
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -197,10 +198,21 @@ def token_f1(prediction: str, golds: Iterable[str]) -> float:
     return best
 
 
+def _word_bounds(text: str) -> str:
+    """Non-ASCII punctuation as spaces: the official normalisation keeps it, so a curly quote
+    or a dash glued to a word (``Netanyahu,”``) would hide that word from ``contains_answer``."""
+    return "".join(
+        " " if ord(ch) > 127 and unicodedata.category(ch).startswith("P") else ch for ch in text
+    )
+
+
 def contains_answer(span: str, golds: Iterable[str]) -> bool:
-    """A gold answer occurs in ``span`` as whole normalised words."""
-    haystack = f" {normalize_answer(span)} "
-    return any((needle := normalize_answer(g)) and f" {needle} " in haystack for g in golds)
+    """A gold answer occurs in ``span`` as whole normalised words (SQuAD normalisation, and
+    non-ASCII punctuation counts as a word boundary)."""
+    haystack = f" {normalize_answer(_word_bounds(span))} "
+    return any(
+        (needle := normalize_answer(_word_bounds(g))) and f" {needle} " in haystack for g in golds
+    )
 
 
 # --------------------------------------------------------------------------- judging

@@ -78,6 +78,17 @@ def test_contains_answer_needs_whole_words() -> None:
     assert not contains_answer(sentence, ["the"])  # normalises to nothing: never a hit
 
 
+def test_contains_answer_sees_words_beside_curly_quotes_and_dashes() -> None:
+    # the dev set's own support quote for d018 holds its gold answer between curly quotes
+    questions = {q.id: q for q in load_questions(DEV_SET)}
+    d018 = questions["d018"]
+    quote = d018.support[0].quote
+    assert quote.startswith("“Biden") and "Netanyahu,”" in quote
+    assert all(contains_answer(quote, [answer]) for answer in d018.answers)
+    assert contains_answer("in Gaza—something U.S. sources deny", ["Gaza"])
+    assert not contains_answer("“Biden is seeking to divide”", ["isolate Netanyahu"])
+
+
 def test_ranking_metrics_by_hand() -> None:
     ranked = ["a", "b", "c", "d"]
     assert ndcg_at_k(ranked, {"b"}) == pytest.approx(1 / 1.584962500721156)  # 1/log2(3)
