@@ -247,8 +247,7 @@ class _Encoder:
         self.tokenizer.enable_truncation(max_length=MAX_TOKENS)
         self.tokenizer.no_padding()  # the packaged file pads to 128; CTranslate2 takes ragged lists
 
-    def _batch(self, texts: list[str]) -> np.ndarray:
-        ids = [e.ids for e in self.tokenizer.encode_batch(texts)]
+    def _batch(self, ids: list[list[int]]) -> np.ndarray:
         hidden = np.asarray(self.model.forward_batch(ids).last_hidden_state, dtype=np.float32)
         lengths = np.array([len(i) for i in ids], dtype=np.float32)
         mask = np.arange(hidden.shape[1])[None, :] < lengths[:, None]
@@ -257,16 +256,25 @@ class _Encoder:
         return pooled / np.maximum(norms, 1e-12)  # as sentence-transformers' Normalize
 
     def encode(self, texts: list[str], batch_size: int = BATCH) -> np.ndarray:
-        # Similar lengths batched together (as sentence-transformers does): less to pad.
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        batches = [order[lo : lo + batch_size] for lo in range(0, len(texts), batch_size)]
+        """Batches hold texts of one token length, so nothing is padded and a text's vector
+        never depends on the texts beside it: int8 moved a text padded to ~200 tokens
+        (cosine 0.9995 to it alone). Longest first, so the workers finish together."""
+        ids = [e.ids for e in self.tokenizer.encode_batch(texts)]
+        by_length: dict[int, list[int]] = {}
+        for i, row in enumerate(ids):
+            by_length.setdefault(len(row), []).append(i)
+        batches = [
+            rows[lo : lo + batch_size]
+            for _, rows in sorted(by_length.items(), reverse=True)
+            for lo in range(0, len(rows), batch_size)
+        ]
         out = np.empty((len(texts), DIMENSION), dtype=np.float32)
         if len(batches) == 1 or self.workers == 1:
             for rows in batches:
-                out[rows] = self._batch([texts[i] for i in rows])
+                out[rows] = self._batch([ids[i] for i in rows])
             return out
         with ThreadPoolExecutor(self.workers) as pool:
-            done = pool.map(lambda rows: self._batch([texts[i] for i in rows]), batches)
+            done = pool.map(lambda rows: self._batch([ids[i] for i in rows]), batches)
             for rows, vectors in zip(batches, done, strict=True):
                 out[rows] = vectors
         return out
