@@ -34,6 +34,19 @@ def bot(tmp_path_factory: pytest.TempPathFactory):
     return QABot(SEEDS, tmp_path_factory.mktemp("index"))
 
 
+def seed_paragraph_texts() -> list[str]:
+    """The clean paragraphs of the seeds, in file order: real texts for the encoders."""
+    from qabot.cleaning import clean
+    from qabot.loading import Document, read_document, scan
+
+    texts: list[str] = []
+    for stat in scan(SEEDS)[0]:
+        doc = read_document(stat)
+        assert isinstance(doc, Document)
+        texts.extend(doc.text[b.start : b.end] for b in clean(doc))
+    return texts
+
+
 def file_text(seeds: Path, name: str) -> str:
     from qabot.loading import read_file_text
 

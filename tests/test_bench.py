@@ -13,6 +13,8 @@ from qabot import bench
 from qabot.cli import main
 from qabot.indexing import load_index, write_index
 
+from .conftest import seed_paragraph_texts
+
 
 def _fake_real(n: int = 300, d: int = 384) -> bench.RealData:
     rng = np.random.default_rng(0)
@@ -155,15 +157,19 @@ def test_a_synthetic_index_answers_like_a_real_one(
 def test_embedding_rows_compare_both_encoders_with_sentence_transformers(
     dev_questions: list[dict],
 ) -> None:
-    # the dev set's questions as the texts; rates are reported, never asserted (noisy machines)
+    # the dev set's questions as sentences and the seeds' paragraphs; rates are reported,
+    # never asserted (noisy machines)
     sentences = [q["question"] for q in dev_questions]
-    real = bench.RealData(sentences, [], [], np.zeros((0, 384)), np.zeros((0, 384)))
+    real = bench.RealData(
+        sentences, [], seed_paragraph_texts(), np.zeros((0, 384)), np.zeros((0, 384))
+    )
     rows: list[bench.Row] = []
-    bench.bench_embedding(real, rows, n_texts=20)
+    bench.bench_embedding(real, rows, n_texts=20, n_paragraphs=12)
     by = {r.measure: r for r in rows}
-    f32 = "CTranslate2 float32 (default)"
-    assert by[f"embedding mean cosine to sentence-transformers: {f32}"].qabot >= 0.9999
-    assert by["embedding mean cosine to sentence-transformers: CTranslate2 int8"].qabot >= 0.99
+    for what in ("", " on paragraphs"):
+        cosine = f"embedding mean cosine to sentence-transformers{what}: CTranslate2"
+        assert by[f"{cosine} float32 (default)"].qabot >= 0.9999
+        assert by[f"{cosine} int8"].qabot >= 0.99
     throughput = [r for r in rows if r.measure.startswith("embedding throughput")]
-    assert len(throughput) == 2 and all(r.base > 0 and r.qabot > 0 for r in throughput)
+    assert len(throughput) == 4 and all(r.base > 0 and r.qabot > 0 for r in throughput)
     assert all(r.baseline.startswith("torch, ") for r in throughput)

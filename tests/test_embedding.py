@@ -10,21 +10,9 @@ import pytest
 
 from qabot import embedding
 
+from .conftest import seed_paragraph_texts
+
 pytestmark = pytest.mark.slow
-
-SEEDS = Path(__file__).resolve().parent.parent / "seeds"
-
-
-def _seed_texts() -> list[str]:
-    from qabot.cleaning import clean
-    from qabot.loading import Document, read_document, scan
-
-    texts: list[str] = []
-    for stat in scan(SEEDS)[0]:
-        doc = read_document(stat)
-        assert isinstance(doc, Document)
-        texts.extend(doc.text[b.start : b.end] for b in clean(doc))
-    return texts
 
 
 CT2 = pytest.mark.skipif(embedding.backend() == "torch", reason="ctranslate2 not installed")
@@ -36,7 +24,7 @@ def test_the_encoders_match_sentence_transformers_on_the_seeds(
     kind: str, dev_questions: list[dict], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(embedding.ENCODER_ENV, kind)
-    texts = _seed_texts()[:120] + [q["question"] for q in dev_questions]
+    texts = seed_paragraph_texts()[:120] + [q["question"] for q in dev_questions]
     want = embedding._model().encode(texts, normalize_embeddings=True, convert_to_numpy=True)
     got = embedding.embed(texts)
     assert got.shape == (len(texts), embedding.DIMENSION) and got.dtype == np.float32
@@ -79,7 +67,7 @@ def test_a_vector_does_not_depend_on_the_texts_embedded_with_it(
     # neighbour (a 96-token paragraph beside a 256-token one: cosine ~0.9999). An index
     # updated file by file must hold the vectors a full rebuild would compute.
     monkeypatch.setenv(embedding.ENCODER_ENV, kind)
-    paragraphs = _seed_texts()[:40]
+    paragraphs = seed_paragraph_texts()[:40]
     texts = [" ".join(paragraphs[:12]), *paragraphs]  # the first one is cut at 256 tokens
     batched = embedding.embed(texts)
     alone = np.vstack([embedding.embed([t]) for t in texts])
