@@ -44,6 +44,9 @@ MIN_COSINE = {"float32": 0.9999, "int8": 0.99}  # mean cosine to sentence-transf
 # Texts a batch: 16 was the fastest size here for CTranslate2 and torch alike (texts sorted
 # by length; larger batches spill the CPU caches: int8 on one thread 279/s at 16, 190 at 64).
 BATCH = 16
+# ... and at most this many tokens: 16 paragraphs of 256 tokens spilled the caches too
+# (int8 on long abstracts: 64 texts/s at 16 a batch, 88 at 4; sentences unchanged).
+BATCH_TOKENS = 1024
 _CHECK_TEXTS = (  # sentences like the corpora qabot reads: news, science, questions
     "Israel's defense minister Yoav Gallant met Lloyd Austin at the Pentagon on Tuesday.",
     "The United States pledged $100 million in humanitarian aid to Gaza, officials said.",
@@ -258,16 +261,16 @@ class _Encoder:
     def encode(self, texts: list[str], batch_size: int = BATCH) -> np.ndarray:
         """Batches hold texts of one token length, so nothing is padded and a text's vector
         never depends on the texts beside it: int8 moved a text padded to ~200 tokens
-        (cosine 0.9995 to it alone). Longest first, so the workers finish together."""
+        (cosine 0.9995 to it alone). At most ``batch_size`` texts and ``BATCH_TOKENS``
+        tokens a batch; longest first, so the workers finish together."""
         ids = [e.ids for e in self.tokenizer.encode_batch(texts)]
         by_length: dict[int, list[int]] = {}
         for i, row in enumerate(ids):
             by_length.setdefault(len(row), []).append(i)
-        batches = [
-            rows[lo : lo + batch_size]
-            for _, rows in sorted(by_length.items(), reverse=True)
-            for lo in range(0, len(rows), batch_size)
-        ]
+        batches = []
+        for length, rows in sorted(by_length.items(), reverse=True):
+            size = max(1, min(batch_size, BATCH_TOKENS // max(1, length)))
+            batches += [rows[lo : lo + size] for lo in range(0, len(rows), size)]
         out = np.empty((len(texts), DIMENSION), dtype=np.float32)
         if len(batches) == 1 or self.workers == 1:
             for rows in batches:
