@@ -10,7 +10,7 @@ per core keeps every core busy (docs/PERFORMANCE.md). ``QABOT_ENCODER`` picks th
 
 * ``float32`` (default): the same vectors as sentence-transformers (cosine > 0.9999), so it
   shares the model id with ``torch``; the dev set's answers are the same.
-* ``int8``: weights and activations int8 (VNNI where the CPU has it), ~1.8x as fast again at
+* ``int8``: weights and activations int8 (VNNI where the CPU has it), ~1.9x as fast again at
   mean cosine ~0.997. It keeps dev hit@1 and SciFact, but answers an unanswerable dev
   question and costs 0.2 points of SQuAD hit@1 (docs/EVALUATION.md), so it is opt-in.
   Its model id differs: an index is never searched with the other's vectors.
