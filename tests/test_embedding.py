@@ -64,8 +64,9 @@ def test_a_vector_does_not_depend_on_the_texts_embedded_with_it(
     kind: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Before batches held one token length, int8 moved a text padded to a much longer
-    # neighbour (a 96-token paragraph beside a 256-token one: cosine ~0.9999). An index
-    # updated file by file must hold the vectors a full rebuild would compute.
+    # neighbour (here: a 146-token seed paragraph batched with the 256-token text, cosine
+    # 0.9986 to itself alone). An index updated file by file must hold the vectors a full
+    # rebuild would compute.
     monkeypatch.setenv(embedding.ENCODER_ENV, kind)
     paragraphs = seed_paragraph_texts()[:40]
     texts = [" ".join(paragraphs[:12]), *paragraphs]  # the first one is cut at 256 tokens
