@@ -215,7 +215,7 @@ def build_model(kind: str = DEFAULT_ENCODER) -> Path:
     return folder
 
 
-def _cores() -> int:
+def usable_cores() -> int:
     """The cores this process may run on (a container may allow fewer than the machine has)."""
     try:
         return len(os.sched_getaffinity(0)) or 1
@@ -235,7 +235,7 @@ class _Encoder:
         import ctranslate2
         from tokenizers import Tokenizer
 
-        self.workers = workers or _cores()
+        self.workers = workers or usable_cores()
         try:
             self.model = ctranslate2.Encoder(
                 str(folder),
