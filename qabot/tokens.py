@@ -12,6 +12,7 @@ import snowballstemmer
 # Words, keeping acronyms with dots ("U.S.") and inner hyphens/apostrophes together at first.
 _WORD = re.compile(r"\w+(?:[.'’\-]\w+)*\.?")
 _POSSESSIVE = re.compile(r"['’]s$")
+_INNER = re.compile(r"[.'’\-]+")
 
 # Function words that carry no evidence. "us" is kept: after folding it is mostly "U.S.".
 STOPWORDS = frozenset(
@@ -42,15 +43,26 @@ def fold(text: str) -> str:
 
 
 def words(text: str) -> list[str]:
-    """Folded surface words: "U.S." -> "us", "Israel’s" -> "israel", "six-week" -> six, week."""
+    """Folded surface words: "U.S." -> "us", "Israel’s" -> "israel", "six-week" -> six, week.
+
+    Most words are letters and digits alone and are kept as they are; only the others go
+    through the rules (two regexes a word were most of writing a large index's vocabulary).
+    """
     out: list[str] = []
-    for match in _WORD.finditer(fold(text)):
-        w = _POSSESSIVE.sub("", match.group())
-        if "." in w.rstrip("."):  # an acronym such as u.s. or u.n.
-            out.append(w.replace(".", ""))
-            continue
-        out.extend(p for p in re.split(r"[.'’\-]+", w) if p)
+    for w in _WORD.findall(fold(text)):
+        if w.isalnum():
+            out.append(w)
+        else:
+            out += _parts(w)
     return out
+
+
+def _parts(word: str) -> list[str]:
+    """The words in one match of ``_WORD`` that holds punctuation (or an underscore)."""
+    w = _POSSESSIVE.sub("", word)
+    if "." in w.rstrip("."):  # an acronym such as u.s. or u.n.
+        return [w.replace(".", "")]
+    return [p for p in _INNER.split(w) if p]
 
 
 @lru_cache(maxsize=1 << 18)

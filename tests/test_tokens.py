@@ -1,5 +1,7 @@
 from qabot import tokens
 
+from .conftest import seed_paragraph_texts
+
 
 def test_words_fold_acronyms_and_possessives() -> None:
     assert tokens.words("The U.S. and Israel’s six-week truce") == [
@@ -19,3 +21,13 @@ def test_terms_drop_stopwords_and_stem() -> None:
 
 def test_fold_removes_accents_and_case() -> None:
     assert tokens.fold("Centré") == "centre"
+
+
+def test_plain_words_skip_the_rules_without_changing_the_result() -> None:
+    # words() keeps letters-and-digits words as they are and sends only the others through
+    # the rules; on every seed paragraph (and odd words) that must be what the rules give.
+    texts = [*seed_paragraph_texts(), "snake_case x² Ⅻ l'été U.N.'s co-op ’90s rock-’n’-roll."]
+    for text in texts:
+        ruled = [p for w in tokens._WORD.findall(tokens.fold(text)) for p in tokens._parts(w)]
+        assert tokens.words(text) == ruled
+    assert tokens.words("l'été U.N.'s co-op") == ["l", "ete", "un", "s", "co", "op"]
