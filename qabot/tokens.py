@@ -31,6 +31,8 @@ STOPWORDS = frozenset(
 
 @cache
 def _stemmer() -> snowballstemmer.stemmer:
+    """Snowball's English stemmer: PyStemmer's C build, which snowballstemmer returns when it
+    is installed (a dependency); stemming the words of a large index took minutes in Python."""
     return snowballstemmer.stemmer("english")
 
 

@@ -31,3 +31,19 @@ def test_plain_words_skip_the_rules_without_changing_the_result() -> None:
         ruled = [p for w in tokens._WORD.findall(tokens.fold(text)) for p in tokens._parts(w)]
         assert tokens.words(text) == ruled
     assert tokens.words("l'été U.N.'s co-op") == ["l", "ete", "un", "s", "co", "op"]
+
+
+def test_the_c_stemmer_gives_snowballs_stems() -> None:
+    # The index stores stems: the C stemmer it uses must stem as Snowball's Python one does,
+    # on the seeds' words and on made-up words with accents and apostrophes.
+    import random
+
+    from snowballstemmer.english_stemmer import EnglishStemmer
+
+    stemmer = tokens._stemmer()
+    assert type(stemmer).__module__ == "Stemmer"  # PyStemmer, not the Python fallback
+    rng = random.Random(0)
+    made_up = ["".join(rng.choices("abcdeilnorstuyéü'", k=rng.randint(1, 12))) for _ in range(5000)]
+    words = sorted(tokens.vocabulary(seed_paragraph_texts())) + made_up
+    python = EnglishStemmer()
+    assert [stemmer.stemWord(w) for w in words] == [python.stemWord(w) for w in words]
