@@ -704,21 +704,28 @@ def bench_embedding(
     """Index-time encoder throughput: sentence-transformers (torch, at its default batch of 32
     or at 8, on one thread or on as many as qabot's encoder uses, whichever is fastest)
     beside qabot's CTranslate2 encoders, with their cosine to it. Each rate is the best of two
-    passes over the same real texts: sentences, then paragraphs (spread over SQuAD and
-    SciFact), which are longer and are most of an index's embedding time."""
+    passes over the same real texts: sentences; paragraphs (spread over SQuAD and SciFact),
+    which are longer; and what indexing those paragraphs embeds (each paragraph, annotated
+    as an index annotates it, and its sentences), the mix an index build runs."""
     import time
 
     import torch
 
     from qabot import embedding
+    from qabot.annotation import annotate_documents
+    from qabot.indexing import embedded_texts
+    from qabot.records import Block
 
     model = embedding._model()  # the sentence-transformers model: the reference
     encoders = {kind: embedding._encoder(kind) for kind in ("float32", "int8")}
     threads = encoders["float32"].workers
     step = max(1, len(real.paragraphs) // max(1, n_paragraphs))
+    paragraphs = real.paragraphs[::step][:n_paragraphs]
+    annotated = annotate_documents([([Block("p", 0, len(t), t, "body")], t) for t in paragraphs])
     sets = [
         ("", real.sentences[:n_texts]),
-        (" on paragraphs", real.paragraphs[::step][:n_paragraphs]),
+        (" on paragraphs", paragraphs),
+        (" on an index's texts", embedded_texts(p for doc in annotated for p in doc)),
     ]
 
     def best_rate(encode, texts: list[str]) -> tuple[float, np.ndarray]:  # type: ignore[no-untyped-def]

@@ -39,7 +39,7 @@ import shutil
 import signal
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -627,13 +627,7 @@ def _process(
         for (doc, blocks), paragraphs in zip(cleaned, annotations, strict=True)
     ]
 
-    # Embed every paragraph, and every sentence that is not a whole paragraph by itself.
-    texts: list[str] = []
-    for _, _, paragraphs in annotated:
-        for p in paragraphs:
-            texts.append(p.text)
-            if len(p.sentences) > 1:
-                texts.extend(p.text[s.start - p.start : s.end - p.start] for s in p.sentences)
+    texts = embedded_texts(p for _, _, paragraphs in annotated for p in paragraphs)
     vectors = _embed_batches(texts, embed, progress, lock)
 
     parts: dict[str, _DocPart] = {}
@@ -660,6 +654,17 @@ def _process(
             np.array(s_vecs, dtype=np.float32).reshape(-1, DIMENSION),
         )
     return parts
+
+
+def embedded_texts(paragraphs: Iterable[Paragraph]) -> list[str]:
+    """What an index embeds, in order: each paragraph, then each of its sentences when it
+    has more than one (a one-sentence paragraph's vector serves as its sentence's)."""
+    texts: list[str] = []
+    for p in paragraphs:
+        texts.append(p.text)
+        if len(p.sentences) > 1:
+            texts.extend(p.text[s.start - p.start : s.end - p.start] for s in p.sentences)
+    return texts
 
 
 def _embed_batches(
