@@ -40,6 +40,7 @@ ENCODERS = ("float32", "int8", "torch")
 DEFAULT_ENCODER = "float32"
 ALIASES = {"onnx": "float32"}  # the float32 encoder's name before CTranslate2: same vectors
 INT8_TAG = "ct2-int8"  # model id suffix of the int8 encoder
+ABANDONED_SECONDS = 3600  # a build folder this old was left by a killed build
 MIN_COSINE = {"float32": 0.9999, "int8": 0.99}  # mean cosine to sentence-transformers, to keep
 # Texts a batch: 16 was the fastest size here for CTranslate2 and torch alike (texts sorted
 # by length; larger batches spill the CPU caches: int8 on one thread 279/s at 16, 190 at 64).
@@ -207,12 +208,26 @@ def build_model(kind: str = DEFAULT_ENCODER) -> Path:
         os.rename(tmp / "model", folder)
         for stale in folder.parent.glob("all-MiniLM-L6-v2-*-onnx*"):  # qabot's ONNX exports,
             shutil.rmtree(stale, ignore_errors=True)  # read by no qabot since CTranslate2
+        # Build folders that killed builds left behind (a build takes seconds, so one an
+        # hour old is not another build at work): ~25-90 MB each.
+        for left in folder.parent.glob(f".{folder.name}-*"):
+            if left != tmp and _age(left) > ABANDONED_SECONDS:
+                shutil.rmtree(left, ignore_errors=True)
     except (OSError, RuntimeError, ValueError) as exc:
         if _built(kind) is None:  # not a lost race with another builder
             raise QabotError(f"cannot build the {kind} encoder in {folder}: {exc}") from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return folder
+
+
+def _age(path: Path) -> float:
+    import time
+
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def usable_cores() -> int:

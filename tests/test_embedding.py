@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -114,7 +116,15 @@ def test_the_model_is_built_where_none_is_cached(
     old_export = embedding.model_dir("int8").parent / "all-MiniLM-L6-v2-0.1.0-onnx-int8"
     old_export.mkdir(parents=True)
     (old_export / "model.onnx").write_bytes(b"an ONNX export of an earlier qabot")
+    name = embedding.model_dir("int8").name
+    killed = old_export.parent / f".{name}-killed"  # a build killed two hours ago
+    (killed / "model").mkdir(parents=True)
+    os.utime(killed, (time.time() - 7200,) * 2)
+    running = old_export.parent / f".{name}-running"  # another build, still working
+    running.mkdir()
     folder = embedding.build_model("int8")
+    assert not killed.exists() and running.is_dir()
+    running.rmdir()
     assert folder == embedding.model_dir("int8") and embedding._built("int8") == folder
     check = json.loads((folder / "check.json").read_text(encoding="utf-8"))
     assert check["cosine"] >= embedding.MIN_COSINE["int8"]
