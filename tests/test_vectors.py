@@ -70,3 +70,15 @@ def test_an_index_built_with_ivf_loads_and_answers(
     again = QABot(seeds_copy, tmp_path / "index")
     assert again.report is not None and again.report.added == ["extra.md"]
     assert again.index.paragraph_vectors.ntotal == len(again.index.paragraphs)
+
+
+def test_building_uses_every_core_after_a_single_query_search() -> None:
+    # a single query sets this thread's faiss to one OpenMP thread; a build afterwards (the
+    # chat's rebuild, the bench's writes) must not inherit it: k-means ran at half speed
+    from qabot.embedding import usable_cores
+
+    x = _unit(2_000)
+    vectors.search(vectors.build(x), x[:1], 5)
+    assert faiss.omp_get_max_threads() == 1
+    vectors.build(x, flat_max=100)
+    assert faiss.omp_get_max_threads() == usable_cores()
