@@ -208,11 +208,7 @@ def build_model(kind: str = DEFAULT_ENCODER) -> Path:
         os.rename(tmp / "model", folder)
         for stale in folder.parent.glob("all-MiniLM-L6-v2-*-onnx*"):  # qabot's ONNX exports,
             shutil.rmtree(stale, ignore_errors=True)  # read by no qabot since CTranslate2
-        # Build folders that killed builds left behind (a build takes seconds, so one an
-        # hour old is not another build at work): ~25-90 MB each.
-        for left in folder.parent.glob(f".{folder.name}-*"):
-            if left != tmp and _age(left) > ABANDONED_SECONDS:
-                shutil.rmtree(left, ignore_errors=True)
+        _sweep_abandoned(folder)
     except (OSError, RuntimeError, ValueError) as exc:
         if _built(kind) is None:  # not a lost race with another builder
             raise QabotError(f"cannot build the {kind} encoder in {folder}: {exc}") from exc
@@ -221,13 +217,19 @@ def build_model(kind: str = DEFAULT_ENCODER) -> Path:
     return folder
 
 
-def _age(path: Path) -> float:
+def _sweep_abandoned(folder: Path) -> None:
+    """Remove the build folders that killed builds of ``folder`` left behind (~25-90 MB
+    each). A build takes seconds, so one over an hour old is no build at work."""
+    import shutil
     import time
 
-    try:
-        return time.time() - path.stat().st_mtime
-    except OSError:
-        return 0.0
+    for left in folder.parent.glob(f".{folder.name}-*"):
+        try:
+            age = time.time() - left.stat().st_mtime
+        except OSError:
+            continue
+        if age > ABANDONED_SECONDS:
+            shutil.rmtree(left, ignore_errors=True)
 
 
 def usable_cores() -> int:
@@ -301,9 +303,14 @@ class _Encoder:
 @cache
 def _checked_model(kind: str) -> Path:
     """The checked model folder, built if needed: once per process (checking hashes the
-    whole model file)."""
+    whole model file). A killed build's leftovers are swept here too: the build that
+    follows it within the hour keeps them, and no build may follow after that."""
     _offline()
-    return _built(kind) or build_model(kind)
+    built = _built(kind)
+    if built is None:
+        return build_model(kind)
+    _sweep_abandoned(built)
+    return built
 
 
 @cache

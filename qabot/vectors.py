@@ -10,12 +10,13 @@ docs/PERFORMANCE.md). Stored in faiss's own format, never pickled.
 
 Single queries run faiss on one OpenMP thread: on 2 cores the thread start-up costs more
 than the second core saves (a flat 1M scan took 56 ms on 1 thread, 160 ms on 2). Building
-runs on every core this process may use, whatever the calling thread searched before.
+runs on every core this process may use (or ``OMP_NUM_THREADS``), whatever thread calls it.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import numpy as np
@@ -35,14 +36,32 @@ def nlist_for(n: int) -> int:
 
 
 def build(vectors: np.ndarray, flat_max: int | None = None) -> Any:
-    """The index qabot searches for ``vectors`` (unit rows, float32), filled."""
+    """The index qabot searches for ``vectors`` (unit rows, float32), filled, on
+    ``build_threads()`` threads: the count is per calling thread, and a thread left at one
+    ran k-means and assignment on one core (IVF over 400k vectors: 22.7 s, 11.8 on two)."""
     import faiss
 
+    previous = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(build_threads())
+    try:
+        return _build(vectors, flat_max)
+    finally:
+        faiss.omp_set_num_threads(previous)
+
+
+def build_threads() -> int:
+    """``OMP_NUM_THREADS`` when set (a user's or a container's cap), else every usable core."""
     from qabot.embedding import usable_cores
 
-    # The thread count is per calling thread and a single-query search sets it to one:
-    # k-means and assignment then ran on one core (IVF over 400k vectors: 22.7 s, 11.8 on 2).
-    faiss.omp_set_num_threads(usable_cores())
+    try:
+        return max(1, int(os.environ.get("OMP_NUM_THREADS", "").split(",")[0]))
+    except ValueError:
+        return usable_cores()
+
+
+def _build(vectors: np.ndarray, flat_max: int | None) -> Any:
+    import faiss
+
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     n, d = vectors.shape
     if n <= (FLAT_MAX if flat_max is None else flat_max):
@@ -87,9 +106,16 @@ def describe(index: Any) -> str:
 
 
 def search(index: Any, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """``index.search`` on one OpenMP thread when it is a single query (see module doc)."""
+    """``index.search`` on one OpenMP thread when it is a single query (see module doc); the
+    calling thread's count is put back afterwards."""
     import faiss
 
-    if len(queries) == 1:
-        faiss.omp_set_num_threads(1)  # per calling thread: a background build keeps its own
-    return index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    if len(queries) != 1:
+        return index.search(queries, k)
+    previous = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)  # per calling thread: a background build keeps its own
+    try:
+        return index.search(queries, k)
+    finally:
+        faiss.omp_set_num_threads(previous)

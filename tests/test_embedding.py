@@ -125,6 +125,10 @@ def test_the_model_is_built_where_none_is_cached(
     folder = embedding.build_model("int8")
     assert not killed.exists() and running.is_dir()
     running.rmdir()
+    # a build killed before this one finished: found by the next process that loads the model
+    (killed / "model").mkdir(parents=True)
+    os.utime(killed, (time.time() - 7200,) * 2)
+    assert embedding._checked_model.__wrapped__("int8") == folder and not killed.exists()
     assert folder == embedding.model_dir("int8") and embedding._built("int8") == folder
     check = json.loads((folder / "check.json").read_text(encoding="utf-8"))
     assert check["cosine"] >= embedding.MIN_COSINE["int8"]

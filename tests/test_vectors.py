@@ -72,13 +72,34 @@ def test_an_index_built_with_ivf_loads_and_answers(
     assert again.index.paragraph_vectors.ntotal == len(again.index.paragraphs)
 
 
-def test_building_uses_every_core_after_a_single_query_search() -> None:
-    # a single query sets this thread's faiss to one OpenMP thread; a build afterwards (the
-    # chat's rebuild, the bench's writes) must not inherit it: k-means ran at half speed
+def test_building_sets_its_threads_and_searching_puts_the_count_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the OpenMP thread count is per calling thread: a single-query search must not leave it
+    # at one (a build there ran k-means on one core), and a build runs on build_threads()
+    x = _unit(2_000)
+    faiss.omp_set_num_threads(2)
+    vectors.search(vectors.build(x), x[:1], 5)
+    assert faiss.omp_get_max_threads() == 2
+    seen: list[int] = []
+    real_set = faiss.omp_set_num_threads
+
+    def recorded(n: int) -> None:
+        seen.append(n)
+        real_set(n)
+
+    monkeypatch.setattr(vectors, "build_threads", lambda: 3)
+    monkeypatch.setattr(faiss, "omp_set_num_threads", recorded)
+    faiss.omp_set_num_threads(1)
+    vectors.build(x, flat_max=100)
+    assert seen == [1, 3, 1] and faiss.omp_get_max_threads() == 1
+    real_set(2)  # as the other tests found this thread
+
+
+def test_build_threads_follow_omp_num_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     from qabot.embedding import usable_cores
 
-    x = _unit(2_000)
-    vectors.search(vectors.build(x), x[:1], 5)
-    assert faiss.omp_get_max_threads() == 1
-    vectors.build(x, flat_max=100)
-    assert faiss.omp_get_max_threads() == usable_cores()
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert vectors.build_threads() == 3
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert vectors.build_threads() == usable_cores()
