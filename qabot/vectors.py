@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -35,16 +37,16 @@ def nlist_for(n: int) -> int:
     return max(1, min(cells, n // TRAIN_PER_CELL))
 
 
-def build(vectors: np.ndarray, flat_max: int | None = None) -> Any:
-    """The index qabot searches for ``vectors`` (unit rows, float32), filled, on
-    ``build_threads()`` threads: the count is per calling thread, and a thread left at one
-    ran k-means and assignment on one core (IVF over 400k vectors: 22.7 s, 11.8 on two)."""
+@contextmanager
+def _faiss_threads(n: int) -> Iterator[None]:
+    """Run faiss on ``n`` OpenMP threads, then put the calling thread's count back: the count
+    is per thread, and one left at 1 by a query made a later build there run on one core."""
     import faiss
 
     previous = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(build_threads())
+    faiss.omp_set_num_threads(n)
     try:
-        return _build(vectors, flat_max)
+        yield
     finally:
         faiss.omp_set_num_threads(previous)
 
@@ -59,24 +61,27 @@ def build_threads() -> int:
         return usable_cores()
 
 
-def _build(vectors: np.ndarray, flat_max: int | None) -> Any:
+def build(vectors: np.ndarray, flat_max: int | None = None) -> Any:
+    """The index qabot searches for ``vectors`` (unit rows, float32), filled, on
+    ``build_threads()`` threads (IVF over 400k vectors: 22.7 s on one, 11.8 on two)."""
     import faiss
 
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     n, d = vectors.shape
-    if n <= (FLAT_MAX if flat_max is None else flat_max):
-        index = faiss.IndexFlatIP(d)
+    with _faiss_threads(build_threads()):
+        if n <= (FLAT_MAX if flat_max is None else flat_max):
+            index = faiss.IndexFlatIP(d)
+            index.add(vectors)
+            return index
+        nlist = nlist_for(n)
+        quantizer = faiss.IndexFlatIP(d)
+        index = faiss.IndexIVFScalarQuantizer(
+            quantizer, d, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+        )
+        rng = np.random.default_rng(SEED)
+        sample = min(n, nlist * TRAIN_PER_CELL)
+        index.train(vectors[np.sort(rng.choice(n, sample, replace=False))])
         index.add(vectors)
-        return index
-    nlist = nlist_for(n)
-    quantizer = faiss.IndexFlatIP(d)
-    index = faiss.IndexIVFScalarQuantizer(
-        quantizer, d, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
-    )
-    rng = np.random.default_rng(SEED)
-    sample = min(n, nlist * TRAIN_PER_CELL)
-    index.train(vectors[np.sort(rng.choice(n, sample, replace=False))])
-    index.add(vectors)
     index.nprobe = min(NPROBE, nlist)
     return index
 
@@ -108,14 +113,8 @@ def describe(index: Any) -> str:
 def search(index: Any, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """``index.search`` on one OpenMP thread when it is a single query (see module doc); the
     calling thread's count is put back afterwards."""
-    import faiss
-
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     if len(queries) != 1:
         return index.search(queries, k)
-    previous = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)  # per calling thread: a background build keeps its own
-    try:
+    with _faiss_threads(1):  # per calling thread: a background build keeps its own
         return index.search(queries, k)
-    finally:
-        faiss.omp_set_num_threads(previous)
