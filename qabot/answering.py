@@ -372,7 +372,10 @@ class Answerer:
         labels = expected_labels(question)
         top = candidates[0].score
         shown = [c for c in candidates[:5] if c.score >= CONFLICT_RATIO * top]
-        if labels and not any(c.short for c in shown):
+        # A wanted entity counts only beside the question's words: a date in a sentence about
+        # something else ("almost six months" for "When did Netanyahu publish the video?")
+        # answers nothing, however close its score comes to the best.
+        if labels and not any(c.fillers for c in shown):
             return [], True, False, f"no {'/'.join(labels[:2])} near the question's words"
         groups: list[list[Candidate]] = []
         for c in candidates:
