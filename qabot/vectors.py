@@ -8,9 +8,13 @@ memory, a fraction of a millisecond a query, recall@10 >= 0.95 against exact at 
 ``nprobe`` (measured on vectors derived from real embeddings by ``qabot bench``; see
 docs/PERFORMANCE.md). Stored in faiss's own format, never pickled.
 
-Single queries run faiss on one OpenMP thread: on 2 cores the thread start-up costs more
-than the second core saves (a flat 1M scan took 56 ms on 1 thread, 160 ms on 2). Building
-runs on every core this process may use (or ``OMP_NUM_THREADS``), whatever thread calls it.
+A single query on the exact index is one BLAS matrix-vector product over faiss's own
+memory (no copy), on every core: faiss's flat scan runs on one core at 1.2-1.6x the time one
+core takes just to read the vectors, the product at 0.55-0.65x (100k and 1M, this kind of
+machine; docs/PERFORMANCE.md). Other single queries run faiss on one OpenMP thread: on 2
+cores the thread start-up costs more than the second core saves (a flat 1M scan took 56 ms
+on 1 thread, 160 ms on 2). Building runs on every core this process may use (or
+``OMP_NUM_THREADS``), whatever thread calls it.
 """
 
 from __future__ import annotations
@@ -111,10 +115,44 @@ def describe(index: Any) -> str:
 
 
 def search(index: Any, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """``index.search`` on one OpenMP thread when it is a single query (see module doc); the
-    calling thread's count is put back afterwards."""
+    """What ``index.search`` returns. A single query on an exact index is a BLAS product;
+    on another index it runs faiss on one OpenMP thread, and the calling thread's count is
+    put back afterwards (see module doc)."""
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     if len(queries) != 1:
         return index.search(queries, k)
+    rows = _flat_rows(index)
+    if rows is not None:
+        return _exact_search(rows, queries[0], k)
     with _faiss_threads(1):  # per calling thread: a background build keeps its own
         return index.search(queries, k)
+
+
+def _flat_rows(index: Any) -> np.ndarray | None:
+    """An exact inner-product index's vectors: a read-only NumPy view of faiss's memory,
+    valid while the index lives and is not added to. None for any other index."""
+    import faiss
+
+    if not isinstance(index, faiss.IndexFlat) or index.metric_type != faiss.METRIC_INNER_PRODUCT:
+        return None
+    n, d = index.ntotal, index.d
+    if n == 0:
+        return np.zeros((0, d), dtype=np.float32)
+    rows = faiss.rev_swig_ptr(index.get_xb(), n * d).reshape(n, d)
+    rows.flags.writeable = False
+    return rows
+
+
+def _exact_search(rows: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """faiss's answer for one query, shaped as faiss shapes it: the ``k`` best inner
+    products, best first (ties to the lower id), padded with -FLT_MAX and id -1."""
+    scores = rows @ query
+    found = max(0, min(k, len(scores)))
+    top = (
+        np.argpartition(-scores, found - 1)[:found] if 0 < found < len(scores) else np.arange(found)
+    )
+    top = top[np.lexsort((top, -scores[top]))]
+    sims = np.full((1, max(k, 0)), -np.finfo(np.float32).max, dtype=np.float32)
+    ids = np.full((1, max(k, 0)), -1, dtype=np.int64)
+    sims[0, :found], ids[0, :found] = scores[top], top
+    return sims, ids

@@ -79,7 +79,7 @@ def test_building_sets_its_threads_and_searching_puts_the_count_back(
     # at one (a build there ran k-means on one core), and a build runs on build_threads()
     x = _unit(2_000)
     faiss.omp_set_num_threads(2)
-    vectors.search(vectors.build(x), x[:1], 5)
+    vectors.search(vectors.build(x, flat_max=100), x[:1], 5)  # IVF: faiss on one thread
     assert faiss.omp_get_max_threads() == 2
     seen: list[int] = []
     real_set = faiss.omp_set_num_threads
@@ -103,3 +103,27 @@ def test_build_threads_follow_omp_num_threads(monkeypatch: pytest.MonkeyPatch) -
     assert vectors.build_threads() == 3
     monkeypatch.delenv("OMP_NUM_THREADS")
     assert vectors.build_threads() == usable_cores()
+
+
+@pytest.mark.slow
+def test_a_single_query_on_the_exact_index_gives_faiss_its_own_answer(
+    bot, dev_questions: list[dict]
+) -> None:
+    # one BLAS product over faiss's memory in place of faiss's one-core scan: the same ids in
+    # the same order, the same scores to float rounding, the same padding past the vectors
+    from qabot.embedding import embed
+
+    queries = embed([q["question"] for q in dev_questions])
+    for index in (bot.index.paragraph_vectors, bot.retriever.sentence_vectors):
+        assert isinstance(index, faiss.IndexFlatIP)
+        n = index.ntotal
+        for q in queries:
+            for k in (1, 10, n, n + 5):
+                want_sims, want_ids = index.search(q[None], k)
+                sims, ids = vectors.search(index, q[None], k)
+                np.testing.assert_array_equal(ids, want_ids)
+                np.testing.assert_allclose(sims, want_sims, rtol=1e-5, atol=1e-6)
+    loaded = faiss.deserialize_index(faiss.serialize_index(bot.index.paragraph_vectors))
+    np.testing.assert_array_equal(
+        vectors.search(loaded, queries[:1], 10)[1], loaded.search(queries[:1], 10)[1]
+    )
