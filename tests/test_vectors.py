@@ -46,6 +46,18 @@ def test_large_corpora_get_ivf_sq8_that_survives_a_round_trip() -> None:
     assert recall >= 0.9
 
 
+def test_ivf_cells_hold_what_faiss_would_put_there() -> None:
+    # qabot assigns cells with NumPy's BLAS (faster than faiss's own add); the lists must be
+    # the ones index.add would have made: each vector in its nearest centroid's cell
+    x = _unit(6000)
+    index = vectors.build(x, flat_max=100)  # kept: the extracted view does not own it
+    ivf = faiss.extract_index_ivf(index)
+    _, cells = ivf.quantizer.search(x, 1)
+    for cell in range(ivf.nlist):
+        ids = faiss.rev_swig_ptr(ivf.invlists.get_ids(cell), ivf.invlists.list_size(cell))
+        np.testing.assert_array_equal(np.sort(ids), np.flatnonzero(cells[:, 0] == cell))
+
+
 def test_nlist_keeps_enough_training_vectors_per_cell() -> None:
     assert vectors.nlist_for(1_000_000) == 2048
     assert vectors.nlist_for(300_000) == 512
