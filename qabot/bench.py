@@ -854,7 +854,7 @@ def bench_ask(seeds: Path, rows: list[Row], out: dict) -> None:
         # would rebuild a shared one inside the timed runs
         return _cache_dir() / f"seeds-index-{encoder}"
 
-    index_dir = index_for(embedding.DEFAULT_ENCODER)
+    index_dir = index_for(embedding.backend())
     bot = QABot(seeds, index_dir)
     questions = _seed_questions()
     for q in questions:

@@ -85,7 +85,7 @@ def _package_version() -> str:
 
 
 def backend() -> str:
-    """``QABOT_ENCODER`` (``float32`` by default); ``torch`` when CTranslate2 is missing."""
+    """``QABOT_ENCODER`` (``int8`` by default); ``torch`` when CTranslate2 is missing."""
     name = os.environ.get(ENCODER_ENV, DEFAULT_ENCODER).strip().lower()
     name = ALIASES.get(name, name)
     if name not in ENCODERS:

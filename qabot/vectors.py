@@ -31,7 +31,7 @@ FLAT_MAX = 100_000  # exact search up to here (~6 ms a scan); see docs/PERFORMAN
 NPROBE = 32  # cells visited per query: recall@10 0.969, 1.3 ms at IVF2048 over 1M vectors
 TRAIN_PER_CELL = 40  # k-means training sample per cell (faiss warns below 39)
 SEED = 1234
-ASSIGN_BLOCK = 16_384  # vectors a block when assigning cells: 128 MB of scores at 2,048 cells
+ASSIGN_SCORES = 1 << 25  # scores a block when assigning cells: 128 MiB, whatever the cells
 
 
 def nlist_for(n: int) -> int:
@@ -94,13 +94,16 @@ def build(vectors: np.ndarray, flat_max: int | None = None) -> Any:
 
 def _nearest_cells(quantizer: Any, vectors: np.ndarray) -> np.ndarray:
     """Each vector's IVF cell, the centroid of largest inner product, as ``index.add`` would
-    assign it, computed in blocks of NumPy BLAS products on every core: faiss's own
-    assignment of 1M vectors to 2,048 cells took 29 s here (its bundled BLAS, ~30 GFLOP/s),
-    this 7 s. The same cells for all of 100k derived vectors."""
+    assign it up to float rounding, computed in blocks of NumPy BLAS products on every core:
+    faiss's own assignment of 1M vectors to 2,048 cells took 29 s here (its bundled BLAS,
+    ~30 GFLOP/s), this 7 s. The same cells for all of 100k derived vectors."""
     centroids = _flat_rows(quantizer)
+    if centroids is None:
+        raise TypeError(f"IVF cells need a flat inner-product quantizer, not {quantizer}")
     cells = np.empty(len(vectors), dtype=np.int64)
-    for lo in range(0, len(vectors), ASSIGN_BLOCK):
-        block = vectors[lo : lo + ASSIGN_BLOCK]
+    step = max(1, ASSIGN_SCORES // max(1, len(centroids)))
+    for lo in range(0, len(vectors), step):
+        block = vectors[lo : lo + step]
         cells[lo : lo + len(block)] = np.argmax(block @ centroids.T, axis=1)
     return cells
 
@@ -159,15 +162,21 @@ def _flat_rows(index: Any) -> np.ndarray | None:
 
 
 def _exact_search(rows: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """faiss's answer for one query, shaped as faiss shapes it: the ``k`` best inner
-    products, best first (ties to the lower id), padded with -FLT_MAX and id -1."""
+    """The ``k`` best inner products, shaped as faiss shapes them: best first, equal scores
+    in id order (a story copied into two files has two equal vectors: the first file's
+    comes first, at the cut-off too; faiss's own order of ties differs), padded with
+    -FLT_MAX and id -1. A NaN score counts as no result, as in faiss."""
     scores = rows @ query
+    scores[np.isnan(scores)] = -np.inf
     found = max(0, min(k, len(scores)))
-    top = (
-        np.argpartition(-scores, found - 1)[:found] if 0 < found < len(scores) else np.arange(found)
-    )
+    top = np.arange(found)
+    if 0 < found < len(scores):
+        kth = np.partition(scores, len(scores) - found)[len(scores) - found]
+        above = np.flatnonzero(scores > kth)
+        top = np.concatenate([above, np.flatnonzero(scores == kth)[: found - len(above)]])
     top = top[np.lexsort((top, -scores[top]))]
+    top = top[scores[top] > -np.inf]
     sims = np.full((1, max(k, 0)), -np.finfo(np.float32).max, dtype=np.float32)
     ids = np.full((1, max(k, 0)), -1, dtype=np.int64)
-    sims[0, :found], ids[0, :found] = scores[top], top
+    sims[0, : len(top)], ids[0, : len(top)] = scores[top], top
     return sims, ids

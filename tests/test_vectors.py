@@ -139,3 +139,22 @@ def test_a_single_query_on_the_exact_index_gives_faiss_its_own_answer(
     np.testing.assert_array_equal(
         vectors.search(loaded, queries[:1], 10)[1], loaded.search(queries[:1], 10)[1]
     )
+
+
+def test_equal_scores_come_in_id_order_at_the_cut_off_too() -> None:
+    # a story copied into two files gives two equal vectors: the exact path must pick and
+    # order them by id wherever the k-th place falls among them, and drop NaN rows as faiss does
+    x = np.repeat(_unit(40, seed=3), 5, axis=0)  # rows 5i .. 5i+4 are equal
+    index = vectors.build(x)
+    for row in (0, 150, 195):
+        for k in (1, 3, 5, 7, 13):
+            sims, ids = vectors.search(index, x[row : row + 1], k)
+            best = row // 5 * 5
+            assert ids[0, : min(k, 5)].tolist() == list(range(best, best + min(k, 5)))
+            assert np.all(np.diff(sims[0]) <= 0)
+            tied = sims[0, 1:] == sims[0, :-1]  # then other groups' rows: equal ones in id order
+            assert np.all(ids[0, 1:][tied] > ids[0, :-1][tied])
+    y = x[:4].copy()
+    y[1] = np.nan
+    sims, ids = vectors.search(vectors.build(y), y[:1], 4)
+    assert ids[0].tolist() == [0, 2, 3, -1] and sims[0, 3] == -np.finfo(np.float32).max
