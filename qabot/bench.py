@@ -879,7 +879,7 @@ def bench_ask(seeds: Path, rows: list[Row], out: dict) -> None:
             times.append(time.perf_counter() - t0)
         return float(np.median(times))
 
-    cold_s, cold_torch = cold(embedding.DEFAULT_ENCODER), cold("torch")
+    cold_s, cold_torch = cold(embedding.backend()), cold("torch")
     paint_s = paint_seconds(seeds, index_dir)
     rows += [
         Row(

@@ -165,11 +165,15 @@ def _okapi_idf(words: list[str], df: np.ndarray, n: int, epsilon: float) -> dict
     return idf
 
 
-def top_k(scores: np.ndarray, k: int) -> TopK:
-    """The ``k`` best positive scores, ties to the lower id (as a stable full sort would)."""
-    pos = np.flatnonzero(scores > 0)
-    if len(pos) > k > 0:
-        part = np.argpartition(-scores[pos], k - 1)[:k]
-        pos = pos[scores[pos] >= scores[pos[part]].min()]
-    order = pos[np.argsort(-scores[pos], kind="stable")][: max(k, 0)]
-    return TopK(order, scores[order])
+def top_k(scores: np.ndarray, k: int, above: float | None = 0.0) -> TopK:
+    """The ``k`` best scores over ``above`` (every score when None), ties to the lower id
+    (as a stable full sort would). BM25's zero means no match; the exact vector search
+    passes None, which also spares it a filtered copy of every score."""
+    ids = np.arange(len(scores)) if above is None else np.flatnonzero(scores > above)
+    sub = scores if above is None else scores[ids]
+    if len(ids) > k > 0:
+        kth = np.partition(sub, len(sub) - k)[len(sub) - k]
+        keep = np.flatnonzero(sub >= kth)
+        ids, sub = ids[keep], sub[keep]
+    order = np.argsort(-sub, kind="stable")[: max(k, 0)]
+    return TopK(ids[order], sub[order])

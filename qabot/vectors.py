@@ -166,17 +166,14 @@ def _exact_search(rows: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarr
     in id order (a story copied into two files has two equal vectors: the first file's
     comes first, at the cut-off too; faiss's own order of ties differs), padded with
     -FLT_MAX and id -1. A NaN score counts as no result, as in faiss."""
+    from qabot.bm25 import top_k
+
     scores = rows @ query
     scores[np.isnan(scores)] = -np.inf
-    found = max(0, min(k, len(scores)))
-    top = np.arange(found)
-    if 0 < found < len(scores):
-        kth = np.partition(scores, len(scores) - found)[len(scores) - found]
-        above = np.flatnonzero(scores > kth)
-        top = np.concatenate([above, np.flatnonzero(scores == kth)[: found - len(above)]])
-    top = top[np.lexsort((top, -scores[top]))]
-    top = top[scores[top] > -np.inf]
+    best = top_k(scores, k, above=None)
+    found = best.scores > -np.inf
+    n = int(found.sum())
     sims = np.full((1, max(k, 0)), -np.finfo(np.float32).max, dtype=np.float32)
     ids = np.full((1, max(k, 0)), -1, dtype=np.int64)
-    sims[0, : len(top)], ids[0, : len(top)] = scores[top], top
+    sims[0, :n], ids[0, :n] = best.scores[found], best.ids[found]
     return sims, ids

@@ -85,3 +85,5 @@ def test_top_k_is_a_stable_sort_of_positive_scores() -> None:
         got = top_k(scores, k)
         assert got.ids.tolist() == want
         np.testing.assert_array_equal(got.scores, scores[want])
+        above = top_k(scores - 2, k, above=None)  # negative scores count when asked
+        assert above.ids.tolist() == np.argsort(-scores, kind="stable")[:k].tolist()
