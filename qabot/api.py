@@ -8,13 +8,15 @@ from pathlib import Path
 
 import numpy as np
 
-from qabot import conversation
-from qabot.answering import Answerer
-from qabot.conversation import clean_question
+from qabot.answer import conversation
+from qabot.answer.answering import Answerer
+from qabot.answer.conversation import clean_question
 from qabot.errors import QabotError
-from qabot.indexing import CorpusIndex, IndexReport, Progress, is_stale, load_index, update_index
-from qabot.records import AskResult, Evidence
-from qabot.retrieval import Query, Retriever
+from qabot.index.build import update_index
+from qabot.index.load import is_stale, load_index
+from qabot.index.model import CorpusIndex, IndexReport
+from qabot.records import AskResult, Evidence, Hit, Progress
+from qabot.search.retrieval import Query, Retriever
 
 NO_WORDS = "the question has no words to look for (only punctuation, symbols or common words)"
 REFERENT_LABELS = frozenset({"PERSON", "ORG", "GPE", "NORP"})
@@ -52,7 +54,7 @@ class QABot:
         self.load_ms = (time.perf_counter() - started) * 1000
 
     def ask(self, question: str, history: Sequence[str] = ()) -> AskResult:
-        from qabot.embedding import embed
+        from qabot.ingest.embedding import embed
 
         t0 = time.perf_counter()
         text = clean_question(question)
@@ -82,14 +84,14 @@ class QABot:
             )
         context = turn.retrieval_context
         vectors = embed([turn.question, context] if context else [turn.question])
-        own = qvec = vectors[0]
+        qvec = vectors[0]
         if context:
             weight = conversation.CONTEXT_WEIGHT * (1.5 if turn.leans_back else 1.0)
             own = {qw.word for qw in words}
             words += [qw for qw in self.retriever.analyze(context, weight) if qw.word not in own]
             qvec = qvec + weight * vectors[1]
             qvec = (qvec / np.linalg.norm(qvec)).astype(np.float32)
-        query = Query(words, qvec, own)
+        query = Query(words, qvec)
         t1 = time.perf_counter()
 
         hits = self.retriever.search(query, k=max(MAX_EVIDENCE, 10))
@@ -101,24 +103,7 @@ class QABot:
         answers, abstained, conflict, note = self.answerer.answer(candidates, turn.question)
         t3 = time.perf_counter()
 
-        evidence = []
-        for h in hits[:MAX_EVIDENCE]:
-            p = self.index.paragraphs[h.paragraph_id]
-            evidence.append(
-                Evidence(
-                    p.doc,
-                    self.index.title(p.doc),
-                    p.number,
-                    p.start,
-                    p.end,
-                    p.text,
-                    round(h.fused, 6),
-                    round(h.bm25, 4),
-                    round(h.dense, 4),
-                    h.bm25_rank,
-                    h.dense_rank,
-                )
-            )
+        evidence = [self._evidence(h) for h in hits[:MAX_EVIDENCE]]
         return AskResult(
             question=text,
             resolved_question=turn.resolved,
@@ -133,6 +118,31 @@ class QABot:
                 "total": round((t3 - t0) * 1000, 2),
             },
             note=note,
+        )
+
+    def retrieve(self, question: str, k: int = MAX_EVIDENCE) -> list[Evidence]:
+        """The paragraphs retrieval ranks highest for ``question`` read on its own, best first."""
+        from qabot.ingest.embedding import embed
+
+        text = clean_question(question)
+        vector = embed([text])[0]
+        hits = self.retriever.search(Query(self.retriever.analyze(text), vector), k=k)
+        return [self._evidence(h) for h in hits]
+
+    def _evidence(self, hit: Hit) -> Evidence:
+        p = self.index.paragraphs[hit.paragraph_id]
+        return Evidence(
+            p.doc,
+            self.index.title(p.doc),
+            p.number,
+            p.start,
+            p.end,
+            p.text,
+            round(hit.fused, 6),
+            round(hit.bm25, 4),
+            round(hit.dense, 4),
+            hit.bm25_rank,
+            hit.dense_rank,
         )
 
     def _named_by(self, question: str) -> tuple[str, ...]:

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from qabot import tokens
+from qabot.search import tokens
 
 SIZES = (10_000, 100_000, 1_000_000)
 REAL_SENTENCES = 6000
@@ -88,7 +88,7 @@ def real_texts(
 
 def real_data(n_sentences: int = REAL_SENTENCES, n_questions: int = REAL_QUESTIONS) -> RealData:
     """Real texts with their embeddings (computed once with qabot's encoder, then cached)."""
-    from qabot.embedding import DIMENSION, embed, model_id
+    from qabot.ingest.embedding import DIMENSION, embed, model_id
 
     sentences, questions, paragraphs = real_texts(n_sentences, n_questions)
     tag = re.sub(r"[^A-Za-z0-9.=-]+", "_", model_id())
@@ -201,8 +201,8 @@ class Pool:
 
 
 def synthetic_pool(real: RealData) -> Pool:
-    from qabot.annotation import entities_of
-    from qabot.embedding import embed
+    from qabot.ingest.annotation import entities_of
+    from qabot.ingest.embedding import embed
 
     words = sorted({w for t in real.sentences for w in tokens.content_words(t)})
     return Pool(
@@ -222,10 +222,10 @@ def synthetic_index(real: RealData, pool: Pool, n: int, seed: int = 0) -> Any:
     Sentence vectors are derived from the real sentences' vectors; a paragraph's vector is
     the normalised sum of its sentences'. Ten paragraphs make a document.
     """
-    from qabot import vectors
-    from qabot.embedding import DIMENSION, model_id
-    from qabot.indexing import FORMAT_VERSION, CorpusIndex, FileEntry, Manifest
+    from qabot.index.model import FORMAT_VERSION, CorpusIndex, FileEntry, Manifest
+    from qabot.ingest.embedding import DIMENSION, model_id
     from qabot.records import Entity, Paragraph, Sentence
+    from qabot.search import vectors
 
     rng = np.random.default_rng(seed)
     sentences, pool_entities, pool_terms = real.sentences, pool.entities, pool.terms
@@ -296,8 +296,8 @@ import json, sys, time
 from pathlib import Path
 import numpy as np
 from qabot.api import QABot
-from qabot.embedding import embed
-from qabot.indexing import load_index
+from qabot.ingest.embedding import embed
+from qabot.index.load import load_index
 from qabot.bench import _rss_bytes
 index_dir, questions = Path(sys.argv[1]), json.loads(sys.argv[2])
 embed([questions[0]])
@@ -337,7 +337,7 @@ def bench_ask_at(real: RealData, pool: Pool, n: int, rows: list[Row], out: dict)
     import tempfile
     import time
 
-    from qabot.indexing import write_index
+    from qabot.index.build import write_index
 
     name = size_name(n)
     t0 = time.perf_counter()
@@ -462,7 +462,7 @@ def bench_vectors(real: RealData, n: int, rows: list[Row], out: dict) -> object:
 
     import faiss
 
-    from qabot import vectors
+    from qabot.search import vectors
 
     name = size_name(n)
     x = derived_vectors(real.sentence_vectors, n, seed=n)
@@ -615,7 +615,7 @@ def bench_bm25(real: RealData, n: int, rows: list[Row], out: dict) -> object:
 
     from rank_bm25 import BM25Okapi
 
-    from qabot.bm25 import BM25Matrix, top_k
+    from qabot.search.bm25 import BM25Matrix, top_k
 
     name = size_name(n)
     corpus = derived_paragraphs(real.paragraphs[:2067], n, seed=n)
@@ -679,8 +679,8 @@ def bench_hybrid(
     real: RealData, n: int, index: object, bm25: object, rows: list[Row], out: dict
 ) -> None:
     """The retrieval core qabot runs per question: BM25 top-50, vector top-50, RRF."""
-    from qabot import vectors
-    from qabot.bm25 import top_k
+    from qabot.search import vectors
+    from qabot.search.bm25 import top_k
 
     engine, queries = bm25  # type: ignore[misc]
     qi = iter(range(10**9))
@@ -727,9 +727,9 @@ def bench_embedding(
 
     import torch
 
-    from qabot import embedding
-    from qabot.annotation import annotate_documents
-    from qabot.indexing import embedded_texts
+    from qabot.index.build import embedded_texts
+    from qabot.ingest import embedding
+    from qabot.ingest.annotation import annotate_documents
     from qabot.records import Block
 
     model = embedding._model()  # the sentence-transformers model: the reference
@@ -846,8 +846,8 @@ def bench_ask(seeds: Path, rows: list[Row], out: dict) -> None:
     import sys
     import time
 
-    from qabot import embedding
     from qabot.api import QABot
+    from qabot.ingest import embedding
 
     def index_for(encoder: str) -> Path:
         # one index per encoder: int8's model id differs, and asking with the other encoder

@@ -35,13 +35,13 @@ from qabot.evaluation import (
     EvalQuestion,
     EvalReport,
     Prediction,
-    Progress,
     RetrievalQuery,
     RetrievalReport,
     Support,
     evaluate,
     evaluate_retrieval,
 )
+from qabot.records import Progress
 
 BENCHMARKS = ("squad", "squad2", "scifact")
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "benchmarks"
@@ -217,7 +217,7 @@ def run(
     retriever alone in each mode (BM25, dense, hybrid).
     """
     from qabot.api import QABot
-    from qabot.retrieval import MODES
+    from qabot.search.retrieval import MODES
 
     bench = prepare(name, cache, limit)
     bot = QABot(bench.seeds_dir, bench.index_dir, progress=progress)

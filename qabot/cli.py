@@ -11,10 +11,10 @@ from pathlib import Path
 
 import click
 
-from qabot.display import safe
 from qabot.errors import QabotError
-from qabot.indexing import IndexReport, Progress
-from qabot.records import AskResult
+from qabot.index.model import IndexReport
+from qabot.present.display import safe
+from qabot.records import AskResult, Progress
 
 _C1 = re.compile(r"[\x7f-\x9f]")
 
@@ -171,7 +171,7 @@ def index(rebuild: bool, seeds_dir: Path, index_dir: Path) -> None:
     """Index the seeds folder: only new or changed files are processed."""
 
     def run() -> None:
-        from qabot.indexing import update_index
+        from qabot.index.build import update_index
 
         with _progress() as progress:
             report = update_index(seeds_dir, index_dir, rebuild=rebuild, progress=progress)
@@ -330,6 +330,64 @@ def bench(sizes: str, as_json: bool, seeds_dir: Path) -> None:
         from qabot.bench import report
 
         click.echo(report(sizes, seeds_dir, as_json))
+
+    _fail_cleanly(run)
+
+
+def _cache_home() -> Path:
+    import os
+
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+
+
+@main.command(name="train-reader")
+@click.option(
+    "--work",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Where examples and checkpoints go (default ~/.cache/qabot/train); a killed run "
+    "resumes from here.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("qabot/data/reader"),
+    show_default=True,
+    help="Where the reader is written.",
+)
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="The training data folder (default $QABOT_TRAIN, else ../shared/train).",
+)
+@click.option("--epochs", type=float, default=None, help="Passes over the training questions.")
+@click.option("--max-steps", type=int, default=None, help="Stop after this many steps.")
+@click.option("--limit", type=int, default=None, help="Only this many paragraphs a set (tests).")
+def train_reader(
+    work: Path | None,
+    out: Path,
+    data: Path | None,
+    epochs: float | None,
+    max_steps: int | None,
+    limit: int | None,
+) -> None:
+    """Train the reader from ../shared/train and write it to --out (needs torch)."""
+
+    def run() -> None:
+        from dataclasses import replace
+
+        from qabot.train import train_reader as train
+        from qabot.train.loop import TrainConfig
+
+        config = TrainConfig()
+        if epochs is not None:
+            config = replace(config, epochs=epochs)
+        if max_steps is not None:
+            config = replace(config, max_steps=max_steps)
+        folder = work or _cache_home() / "qabot" / "train"
+        train(folder, out, config, data, limit, say=lambda m: click.echo(m, err=True))
+        click.echo(f"reader written to {out}")
 
     _fail_cleanly(run)
 

@@ -29,12 +29,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from qabot.errors import QabotError
-from qabot.records import AskResult
+from qabot.records import AskResult, Progress
 
 if TYPE_CHECKING:
     from qabot.api import QABot
-    from qabot.indexing import CorpusIndex
-    from qabot.retrieval import Retriever
+    from qabot.index.model import CorpusIndex
+    from qabot.search.retrieval import Retriever
 
 TYPES = (
     "factoid",
@@ -49,7 +49,6 @@ TYPES = (
 )
 RECALL_KS = (1, 3, 5, 10)  # over result.evidence, the top paragraphs in retrieval order
 HIT_KS = (1, 3)
-Progress = Callable[[str, int, int], None]
 
 
 # --------------------------------------------------------------------------- question sets
@@ -232,7 +231,7 @@ class CorpusView:
 
     def text(self, doc: str) -> str | None:
         if doc not in self._texts:
-            from qabot.loading import read_file_text
+            from qabot.ingest.loading import read_file_text
 
             try:
                 self._texts[doc] = read_file_text(self.seeds_dir, doc)
@@ -515,7 +514,7 @@ def ask_all(
 
     Ctrl+C stops early and keeps the answers so far: a long benchmark still reports something.
     """
-    from qabot.embedding import embed
+    from qabot.ingest.embedding import embed
 
     embed(["warm-up"])  # load the model first, so the first question's latency is its own
     out: list[Prediction] = []
@@ -624,15 +623,15 @@ def rank_documents(
     retriever: Retriever, queries: Sequence[RetrievalQuery], mode: str, depth: int = 100
 ) -> list[tuple[list[str], float]]:
     """Documents ranked for each query (a document ranks where its best paragraph ranks)."""
-    from qabot.embedding import embed
-    from qabot.retrieval import Query
+    from qabot.ingest.embedding import embed
+    from qabot.search.retrieval import Query
 
     vectors = embed([q.text for q in queries])
     paragraphs = retriever.index.paragraphs
     out: list[tuple[list[str], float]] = []
     for q, vector in zip(queries, vectors, strict=True):
         started = time.perf_counter()
-        query = Query(retriever.analyze(q.text), vector, vector)
+        query = Query(retriever.analyze(q.text), vector)
         docs: list[str] = []
         for hit in retriever.rank(query, 3 * depth, mode):
             doc = paragraphs[hit.paragraph_id].doc

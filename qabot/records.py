@@ -6,8 +6,12 @@ Every offset is a character offset into the *original* decoded file text, so tha
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+# progress(stage, done, total): what long work reports (indexing stages, evaluation questions)
+Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,8 @@ def bot(tmp_path_factory: pytest.TempPathFactory):
 
 def seed_paragraph_texts() -> list[str]:
     """The clean paragraphs of the seeds, in file order: real texts for the encoders."""
-    from qabot.cleaning import clean
-    from qabot.loading import Document, read_document, scan
+    from qabot.ingest.cleaning import clean
+    from qabot.ingest.loading import Document, read_document, scan
 
     texts: list[str] = []
     for stat in scan(SEEDS)[0]:
@@ -48,6 +48,6 @@ def seed_paragraph_texts() -> list[str]:
 
 
 def file_text(seeds: Path, name: str) -> str:
-    from qabot.loading import read_file_text
+    from qabot.ingest.loading import read_file_text
 
     return read_file_text(seeds, name)

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qabot.annotation import MAX_NLP_CHARS, annotate, annotate_documents, pieces
-from qabot.cleaning import clean
+from qabot.ingest.annotation import MAX_NLP_CHARS, annotate, annotate_documents, pieces
+from qabot.ingest.cleaning import clean
 from qabot.records import Document
 
 pytestmark = pytest.mark.slow
@@ -67,7 +67,7 @@ def test_documents_annotated_together_match_one_by_one() -> None:
     and entities as annotating each seed alone, and every block reported once."""
     from pathlib import Path
 
-    from qabot.loading import read_document, scan
+    from qabot.ingest.loading import read_document, scan
 
     seeds = Path(__file__).resolve().parent.parent / "seeds"
     docs = [d for d in map(read_document, scan(seeds)[0]) if isinstance(d, Document)]

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from qabot.answering import TYPED_MIN_COVERAGE, expected_labels
-from qabot.embedding import embed
+from qabot.answer.answering import TYPED_MIN_COVERAGE, expected_labels
+from qabot.ingest.embedding import embed
 from qabot.records import AskResult
-from qabot.retrieval import Query
+from qabot.search.retrieval import Query
 
 from .conftest import SEEDS, file_text
 from .test_cleaning import CHROME
@@ -94,7 +94,7 @@ def test_a_date_in_a_sentence_about_something_else_does_not_answer_when(bot, dev
     # candidate. Even scored as the best, it must not turn the abstention into an answer.
     question = "When did Netanyahu publish the video accusing the U.S. of holding back weapons?"
     words = bot.retriever.analyze(question)
-    query = Query(words, embed([question])[0], {w.word for w in words})
+    query = Query(words, embed([question])[0])
     candidates = bot.answerer.candidates(bot.retriever.search(query, k=10), query, question)
     dated = [c for c in candidates[:10] if c.short and c.short.label == "DATE"]
     assert dated and all(c.lexical < TYPED_MIN_COVERAGE for c in dated)
@@ -180,7 +180,7 @@ def test_seeds_are_unchanged_by_asking(bot) -> None:
 def test_a_full_word_cache_is_emptied_without_losing_words(bot, monkeypatch) -> None:
     """Question words the corpus lacks are embedded and cached; when the cache is full it
     is emptied before the look-up, so the same question still answers (it raised KeyError)."""
-    from qabot import answering
+    from qabot.answer import answering
 
     monkeypatch.setattr(answering, "WORD_CACHE", 0)
     question = "Who is the Israeli defence supremo visiting Washington?"
@@ -193,7 +193,7 @@ def test_a_full_word_cache_is_emptied_without_losing_words(bot, monkeypatch) -> 
 def test_a_named_source_scopes_to_the_documents_that_use_its_words(bot) -> None:
     """ "According to the … article": documents whose title has the words count most, then
     those whose text has them (found from the BM25 rows, not by reading every paragraph)."""
-    from qabot import tokens
+    from qabot.search import tokens
 
     index, answerer = bot.index, bot.answerer
     terms = list(index.paragraph_terms)

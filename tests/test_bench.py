@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from qabot import bench
 from qabot.cli import main
-from qabot.indexing import load_index, write_index
+from qabot.index.build import write_index
+from qabot.index.load import load_index
 
 from .conftest import seed_paragraph_texts
 
@@ -52,7 +53,7 @@ def test_derived_vectors_are_unit_and_like_the_real_ones() -> None:
 def test_derived_paragraphs_use_real_terms_and_lengths() -> None:
     real = _fake_real()
     docs = bench.derived_paragraphs(real.paragraphs, 200, seed=3)
-    from qabot import tokens
+    from qabot.search import tokens
 
     vocab = {t for p in real.paragraphs for t in tokens.terms(p)}
     lengths = {len(tokens.terms(p)) for p in real.paragraphs}
@@ -122,8 +123,8 @@ def test_a_synthetic_index_answers_like_a_real_one(
 ) -> None:
     """The warm-ask rows answer from a synthetic in-memory index through the real ``ask``:
     here with the IVF index large corpora get, and with citations that match the text."""
-    from qabot import vectors
     from qabot.api import QABot
+    from qabot.search import vectors
 
     sentences = [
         "Israel's defense minister Yoav Gallant met Lloyd Austin on Tuesday in Washington.",

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from rank_bm25 import BM25Okapi
 
-from qabot import tokens
-from qabot.bm25 import BM25Matrix, top_k
-from qabot.cleaning import clean
-from qabot.loading import Document, read_document, scan
+from qabot.ingest.cleaning import clean
+from qabot.ingest.loading import Document, read_document, scan
+from qabot.search import tokens
+from qabot.search.bm25 import BM25Matrix, top_k
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 

@@ -3,8 +3,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qabot.cleaning import clean, split_blocks, title_of
-from qabot.loading import read_document, scan
+from qabot.ingest.cleaning import clean, split_blocks, title_of
+from qabot.ingest.loading import read_document, scan
 from qabot.records import Document
 
 SEEDS = Path(__file__).parent.parent / "seeds"

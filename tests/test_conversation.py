@@ -1,4 +1,4 @@
-from qabot.conversation import resolve
+from qabot.answer.conversation import resolve
 
 
 def test_no_history_means_no_context() -> None:

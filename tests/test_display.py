@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qabot.display import safe
+from qabot.present.display import safe
 
 
 def test_escape_and_control_characters_become_visible_text() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qabot import embedding
+from qabot.ingest import embedding
 
 from .conftest import seed_paragraph_texts
 

@@ -309,12 +309,12 @@ def test_scifact_slice_keeps_relevant_abstracts(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_retriever_rank_modes(bot) -> None:
-    from qabot.embedding import embed
-    from qabot.retrieval import Query
+    from qabot.ingest.embedding import embed
+    from qabot.search.retrieval import Query
 
     text = "Who is Israel's defense minister?"
     vector = embed([text])[0]
-    query = Query(bot.retriever.analyze(text), vector, vector)
+    query = Query(bot.retriever.analyze(text), vector)
     assert bot.retriever.rank(query, 10, "hybrid") == bot.retriever.search(query, 10)
     bm25 = bot.retriever.rank(query, 20, "bm25")
     assert [h.bm25 for h in bm25] == sorted((h.bm25 for h in bm25), reverse=True)

@@ -8,13 +8,9 @@ import numpy as np
 import pytest
 
 from qabot.errors import QabotError
-from qabot.indexing import (
-    CURRENT,
-    FORMAT_VERSION,
-    current_generation,
-    load_index,
-    update_index,
-)
+from qabot.index.build import update_index
+from qabot.index.load import current_generation, load_index
+from qabot.index.model import CURRENT, FORMAT_VERSION
 
 pytestmark = pytest.mark.slow
 
@@ -57,8 +53,8 @@ def test_incremental_add_change_remove(seeds_copy: Path, tmp_path: Path) -> None
 def test_every_corpus_word_is_embedded_once_and_kept(seeds_copy: Path, tmp_path: Path) -> None:
     """The word table holds each content word of the corpus with the encoder's vector; an
     update copies the words it had and embeds only the new ones."""
-    from qabot import tokens
-    from qabot.embedding import embed
+    from qabot.ingest.embedding import embed
+    from qabot.search import tokens
 
     index_dir = tmp_path / "index"
     update_index(seeds_copy, index_dir)
@@ -171,7 +167,7 @@ def test_empty_corpus_is_a_clear_error(tmp_path: Path) -> None:
 def test_second_rebuild_is_refused_in_one_line_naming_the_holder(tmp_path: Path) -> None:
     import os
 
-    from qabot.indexing import index_lock
+    from qabot.index.generations import index_lock
 
     with index_lock(tmp_path) as lock:
         lock.stage("embedding", checkpoint=False)

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from qabot.errors import QabotError
-from qabot.loading import read_document, scan
+from qabot.ingest.loading import read_document, scan
 from qabot.records import Document, SkippedFile
 
 
@@ -72,7 +72,7 @@ def test_files_that_would_hang_loop_or_mislead_are_skipped(tmp_path: Path) -> No
 def test_size_limit_is_checked_before_reading(tmp_path: Path) -> None:
     import os
 
-    from qabot.loading import MAX_FILE_BYTES, FileStat
+    from qabot.ingest.loading import MAX_FILE_BYTES, FileStat
 
     big = tmp_path / "big.txt"
     with big.open("wb") as fh:

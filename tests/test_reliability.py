@@ -35,20 +35,10 @@ from click.testing import CliRunner
 from qabot.api import QABot
 from qabot.cli import main
 from qabot.errors import QabotError
-from qabot.indexing import (
-    CURRENT,
-    FAILPOINT_ENV,
-    GEN_PREFIX,
-    LOCK,
-    STAGES,
-    TMP_PREFIX,
-    _seal,
-    current_generation,
-    index_lock,
-    is_stale,
-    load_index,
-    update_index,
-)
+from qabot.index.build import update_index
+from qabot.index.generations import index_lock
+from qabot.index.load import current_generation, is_stale, load_index
+from qabot.index.model import CURRENT, FAILPOINT_ENV, GEN_PREFIX, LOCK, STAGES, TMP_PREFIX, seal
 
 from .conftest import SEEDS, file_text
 
@@ -267,7 +257,7 @@ def test_rebuild_killed_at_random_moments(built: Built, tmp_path: Path) -> None:
 WRITER = """
 import sys
 from pathlib import Path
-from qabot.indexing import update_index
+from qabot.index.build import update_index
 seeds, index, rounds, text = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 for _ in range(rounds):
     extra = seeds / "extra.md"
@@ -355,7 +345,7 @@ def _edit_manifest(generation: Path, change) -> None:
     path = generation / "manifest.json"
     data = json.loads(path.read_text(encoding="utf-8"))
     change(data)
-    data["seal"] = _seal(data)  # a consistent forgery, not a damaged file
+    data["seal"] = seal(data)  # a consistent forgery, not a damaged file
     path.write_text(json.dumps(data), encoding="utf-8")
 
 

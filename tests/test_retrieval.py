@@ -5,9 +5,9 @@ from __future__ import annotations
 import faiss
 import pytest
 
-from qabot import vectors
-from qabot.embedding import embed
-from qabot.retrieval import Query, Retriever
+from qabot.ingest.embedding import embed
+from qabot.search import vectors
+from qabot.search.retrieval import Query, Retriever
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +26,7 @@ def test_sentences_are_searched_by_an_index_chosen_by_size(bot, dev_questions, m
         if not item.get("support"):
             continue
         vector = embed([item["question"]])[0]
-        query = Query(flat.analyze(item["question"]), vector, vector)
+        query = Query(flat.analyze(item["question"]), vector)
         total += 1
         first = flat.search(query, 1)[0].paragraph_id
         same += first == approximate.search(query, 1)[0].paragraph_id

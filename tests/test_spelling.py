@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rapidfuzz.distance import Levenshtein
 
-from qabot import tokens
-from qabot.spelling import Spelling
+from qabot.search import tokens
+from qabot.search.spelling import Spelling
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 VOCABULARY = list(

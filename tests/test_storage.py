@@ -9,11 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qabot import storage, tokens
-from qabot import vectors as qabot_vectors
-from qabot.bm25 import BM25Matrix
-from qabot.indexing import SENTENCE_INDEX, current_generation, load_index, update_index
-from qabot.retrieval import Retriever
+from qabot.index import storage
+from qabot.index.build import update_index
+from qabot.index.load import current_generation, load_index
+from qabot.index.model import SENTENCE_INDEX
+from qabot.search import tokens
+from qabot.search import vectors as qabot_vectors
+from qabot.search.bm25 import BM25Matrix
+from qabot.search.retrieval import Retriever
 
 from .conftest import SEEDS, file_text
 

@@ -1,4 +1,4 @@
-from qabot import tokens
+from qabot.search import tokens
 
 from .conftest import seed_paragraph_texts
 

@@ -404,7 +404,7 @@ def test_markup_and_escapes_in_a_seed_are_shown_literally(seeds_copy: Path, tmp_
     ],
 )
 def test_exported_quotes_read_literally_in_a_markdown_viewer(text: str) -> None:
-    from qabot.display import safe
+    from qabot.present.display import safe
     from qabot.tui.export import _quoted
 
     quoted = _quoted(text)

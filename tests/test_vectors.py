@@ -8,7 +8,7 @@ import faiss
 import numpy as np
 import pytest
 
-from qabot import vectors
+from qabot.search import vectors
 
 
 def _unit(n: int, d: int = 384, seed: int = 0) -> np.ndarray:
@@ -109,7 +109,7 @@ def test_building_sets_its_threads_and_searching_puts_the_count_back(
 
 
 def test_build_threads_follow_omp_num_threads(monkeypatch: pytest.MonkeyPatch) -> None:
-    from qabot.embedding import usable_cores
+    from qabot.ingest.embedding import usable_cores
 
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert vectors.build_threads() == 3
@@ -123,7 +123,7 @@ def test_a_single_query_on_the_exact_index_gives_faiss_its_own_answer(
 ) -> None:
     # one BLAS product over faiss's memory in place of faiss's one-core scan: the same ids in
     # the same order, the same scores to float rounding, the same padding past the vectors
-    from qabot.embedding import embed
+    from qabot.ingest.embedding import embed
 
     queries = embed([q["question"] for q in dev_questions])
     for index in (bot.index.paragraph_vectors, bot.retriever.sentence_vectors):

@@ -23,9 +23,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, ProgressBar, Static
 from textual.worker import NoActiveWorker, get_current_worker
 
-from qabot.conversation import clean_question
-from qabot.display import safe
+from qabot.answer.conversation import clean_question
 from qabot.errors import QabotError
+from qabot.present.display import safe
 from qabot.tui import views
 from qabot.tui.export import to_markdown
 from qabot.tui.screens import ArticleScreen, HelpScreen
@@ -33,7 +33,7 @@ from qabot.tui.widgets import ChatLog, EvidencePanel, QuestionInput, SpanItem, T
 
 if TYPE_CHECKING:
     from qabot.api import QABot
-    from qabot.indexing import IndexReport
+    from qabot.index.model import IndexReport
     from qabot.records import AskResult
 
 HISTORY_TURNS = 3  # earlier questions a follow-up may lean on, as in the line chat
@@ -180,7 +180,7 @@ class QabotApp(App[None]):
         try:
             bot = QABot(self.seeds_dir, self.index_dir, progress=self._progress)
             self._report(self._set_status, Content.styled("loading the embedding model…", "italic"))
-            from qabot.embedding import embed
+            from qabot.ingest.embedding import embed
 
             if _closing():  # loading the model cannot be stopped half way: do not start it
                 return
@@ -198,7 +198,7 @@ class QabotApp(App[None]):
     @work(thread=True, exclusive=True, group="index")
     def rebuild(self, from_scratch: bool = False) -> None:
         from qabot.api import QABot
-        from qabot.indexing import update_index
+        from qabot.index.build import update_index
 
         try:
             report = update_index(
@@ -222,7 +222,7 @@ class QabotApp(App[None]):
 
     @work(thread=True, exclusive=True, group="seeds")
     def _stat_seeds(self, bot: QABot) -> None:
-        from qabot.indexing import is_stale
+        from qabot.index.load import is_stale
 
         try:
             stale = is_stale(self.seeds_dir, bot.index.manifest)

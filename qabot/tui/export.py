@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from qabot.display import safe
+from qabot.present.display import safe
 from qabot.records import AskResult
 from qabot.tui.views import sources
 

@@ -11,8 +11,8 @@ from textual.content import Content
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 
-from qabot.display import safe
 from qabot.errors import QabotError
+from qabot.present.display import safe
 from qabot.tui import views
 from qabot.tui.views import Span
 
@@ -63,7 +63,7 @@ class ArticleScreen(Screen[None]):
         yield Footer()
 
     def _blocks(self) -> list[Static]:
-        from qabot.loading import read_file_text
+        from qabot.ingest.loading import read_file_text
 
         s = self.span
         try:

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from textual.content import Content
 
-from qabot.display import safe
+from qabot.present.display import safe
 from qabot.records import Answer, AskResult, Evidence, ShortAnswer
 
 SPAN_STYLE = "bold reverse"

@@ -11,7 +11,7 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import Input, Static
 
-from qabot.display import safe
+from qabot.present.display import safe
 from qabot.records import AskResult
 from qabot.tui import views
 from qabot.tui.views import Span

@@ -7,8 +7,8 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qabot import tokens
 from qabot.errors import QabotError
+from qabot.search import tokens
 
 # Words that point back at something said earlier.
 _ANAPHORA = re.compile(

@@ -58,7 +58,7 @@ def _faiss_threads(n: int) -> Iterator[None]:
 
 def build_threads() -> int:
     """``OMP_NUM_THREADS`` when set (a user's or a container's cap), else every usable core."""
-    from qabot.embedding import usable_cores
+    from qabot.ingest.embedding import usable_cores
 
     try:
         return max(1, int(os.environ.get("OMP_NUM_THREADS", "").split(",")[0]))
@@ -166,7 +166,7 @@ def _exact_search(rows: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarr
     in id order (a story copied into two files has two equal vectors: the first file's
     comes first, at the cut-off too; faiss's own order of ties differs), padded with
     -FLT_MAX and id -1. A NaN score counts as no result, as in faiss."""
-    from qabot.bm25 import top_k
+    from qabot.search.bm25 import top_k
 
     scores = rows @ query
     scores[np.isnan(scores)] = -np.inf

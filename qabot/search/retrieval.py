@@ -1,6 +1,6 @@
 """Hybrid paragraph retrieval: BM25Okapi and dense cosine, fused by reciprocal rank.
 
-BM25 is rank-bm25's BM25Okapi, computed by the sparse engine of ``qabot.bm25`` (same scores,
+BM25 is rank-bm25's BM25Okapi, computed by the sparse engine of ``qabot.search.bm25`` (same scores,
 without a Python loop over every paragraph). Raw BM25 and cosine scores live on different
 scales, so they are fused by rank (RRF, k=60) and each hit keeps its raw scores and ranks
 for display. Misspelled or variant names ("Galant", "Lloyd Austen", "Rafa") are met by
@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from qabot import tokens
-from qabot import vectors as qabot_vectors
-from qabot.bm25 import BM25Matrix, top_k
-from qabot.indexing import CorpusIndex
+from qabot.index.model import CorpusIndex
 from qabot.records import Hit
-from qabot.spelling import Spelling
+from qabot.search import tokens
+from qabot.search import vectors as qabot_vectors
+from qabot.search.bm25 import BM25Matrix, top_k
+from qabot.search.spelling import Spelling
 
 RRF_K = 60
 CANDIDATES = 50  # per retriever, before fusion
@@ -45,7 +45,6 @@ class Query:
 
     words: list[QueryWord]
     vector: np.ndarray  # what retrieval searches with (blended with the chat's context)
-    own_vector: np.ndarray  # the question alone: what an answer sentence must match
 
     @property
     def own_words(self) -> list[QueryWord]:

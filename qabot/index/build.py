@@ -1,0 +1,456 @@
+"""Build, update, persist and load the hybrid index.
+
+On disk (no pickle anywhere)::
+
+    index/
+      CURRENT              name of the live generation folder (switched atomically)
+      .lock                flock held while a rebuild runs; says which pid and stage
+      gen-<time>-<pid>/    a complete generation (only ever renamed into place whole)
+        manifest.json      format, model, dimension, source files (sha256, size), checksums
+                           of the data files, and a seal (sha256 of the manifest itself)
+        corpus.sqlite      paragraphs (text, sentences, entities, BM25 terms), the word
+                           table's words, the fuzzy vocabulary, the BM25 matrix's terms
+        paragraphs.faiss   unit vectors of paragraphs: IndexFlatIP (exact cosine), or above
+                           ``vectors.FLAT_MAX`` paragraphs IVF-SQ8 (faiss format)
+        sentences.npy      unit vectors of sentences, float32, row = sentence id
+        sentence_offsets.npy  first sentence row of each paragraph (n + 1 entries)
+        sentences.faiss    IVF-SQ8 over the sentence vectors, above ``vectors.FLAT_MAX``
+        words.npy          a vector for every content word of the corpus (the answerer's)
+        bm25_*.npy         the BM25 matrix (CSR arrays and idf, rank-bm25's floats)
+      tmp-<time>-<pid>/    a generation being written; never read, swept by the next run
+
+A rebuild writes a new generation in ``tmp-*``, fsyncs it, renames it to ``gen-*`` and then
+replaces ``CURRENT`` (write a temp file, fsync, rename): a rebuild killed at any moment leaves
+the previous index loadable, and the next run sweeps what it left. Readers take no lock: they
+read ``CURRENT`` once and every file from that one immutable generation, each verified
+against the manifest before it is parsed, so they see the old index or the new, never a mix.
+Only new or changed files are cleaned, annotated and embedded; everything else is copied
+from the old index. What the files hold and how they are read: ``qabot.index.storage``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qabot.errors import QabotError
+from qabot.index import storage
+from qabot.index.generations import (
+    IndexLock,
+    atomic_write,
+    check_index_dir,
+    fsync,
+    index_lock,
+    sweep,
+    sweep_leftovers,
+)
+from qabot.index.load import current_generation, load_index, sha256_file, unchanged_by_stat
+from qabot.index.model import (
+    BM25_FILES,
+    CURRENT,
+    DATA_FILES,
+    FORMAT_VERSION,
+    GEN_PREFIX,
+    LOCK_WAIT_SECONDS,
+    SENTENCE_INDEX,
+    TMP_PREFIX,
+    CorpusIndex,
+    FileEntry,
+    IndexReport,
+    Manifest,
+    one_line,
+)
+from qabot.ingest.loading import read_document, scan
+from qabot.records import Document, Paragraph, Progress, SkippedFile
+from qabot.search import tokens
+from qabot.search import vectors as qabot_vectors
+from qabot.search.bm25 import BM25Matrix
+
+# --------------------------------------------------------------------------- building
+
+
+@dataclass
+class _DocPart:
+    """One document's share of a new index: its paragraphs and their vectors."""
+
+    entry: FileEntry
+    paragraphs: list[Paragraph]
+    terms: list[list[str]]  # BM25 terms of each paragraph
+    paragraph_vectors: np.ndarray
+    sentence_vectors: np.ndarray
+
+
+def _parts_from_index(index: CorpusIndex) -> dict[str, _DocPart]:
+    """Split a loaded index back into per-document parts, so unchanged files can be reused.
+
+    From an IVF-SQ8 index (large corpora) the vectors come back 8-bit quantised: close to
+    the originals (cosine > 0.999), and re-encoding them does not drift further.
+    """
+    n = len(index.paragraphs)
+    all_vectors = index.paragraph_vectors.reconstruct_n(0, n) if n else np.zeros((0, 0))
+    # read in one pass each: from SQLite, one query per paragraph would dominate at 1M
+    paragraphs, terms = list(index.paragraphs), list(index.paragraph_terms)
+    offsets = index.sentence_offsets
+    parts: dict[str, _DocPart] = {}
+    for name, entry in index.manifest.files.items():
+        ids = index.doc_paragraphs.get(name, [])
+        rows: slice | list[int]
+        if ids and ids[-1] - ids[0] + 1 == len(ids):  # contiguous, as written: one read
+            rows = slice(int(offsets[ids[0]]), int(offsets[ids[-1] + 1]))
+        else:
+            rows = [r for pid in ids for r in range(offsets[pid], offsets[pid + 1])]
+        parts[name] = _DocPart(
+            entry,
+            [paragraphs[i] for i in ids],
+            [terms[i] for i in ids],
+            all_vectors[list(ids)] if ids else np.zeros((0, index.manifest.dimension), np.float32),
+            np.array(index.sentence_vectors[rows], dtype=np.float32).reshape(
+                -1, index.manifest.dimension
+            ),
+        )
+    return parts
+
+
+def _process(
+    documents: list[Document], progress: Progress | None, lock: IndexLock
+) -> dict[str, _DocPart]:
+    """Clean, annotate and embed new or changed documents."""
+    from qabot.ingest.annotation import annotate_documents
+    from qabot.ingest.cleaning import clean, title_of
+    from qabot.ingest.embedding import DIMENSION, embed
+
+    lock.stage("cleaning", checkpoint=False)
+    cleaned = []
+    for doc in documents:
+        cleaned.append((doc, clean(doc)))
+        if len(cleaned) == 1:
+            lock.stage("cleaning")
+    total_blocks = sum(len(blocks) for _, blocks in cleaned)
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if done == 1:
+            lock.stage("annotating")
+        if progress:
+            progress("annotating", done, total_blocks)
+
+    lock.stage("annotating", checkpoint=False)
+    if progress:  # before spaCy loads (seconds): the bar shows, and a closing chat can stop here
+        progress("annotating", 0, total_blocks)
+    annotations = annotate_documents([(blocks, doc.text) for doc, blocks in cleaned], tick)
+    annotated = [
+        (doc, blocks, paragraphs)
+        for (doc, blocks), paragraphs in zip(cleaned, annotations, strict=True)
+    ]
+
+    texts = embedded_texts(p for _, _, paragraphs in annotated for p in paragraphs)
+    vectors = _embed_batches(texts, embed, progress, lock)
+
+    parts: dict[str, _DocPart] = {}
+    row = 0
+    for doc, blocks, paragraphs in annotated:
+        p_vecs: list[np.ndarray] = []
+        s_vecs: list[np.ndarray] = []
+        for p in paragraphs:
+            p_vecs.append(vectors[row])
+            row += 1
+            if len(p.sentences) > 1:
+                s_vecs.extend(vectors[row : row + len(p.sentences)])
+                row += len(p.sentences)
+            else:
+                s_vecs.append(p_vecs[-1])
+        entry = FileEntry(
+            doc.name, doc.sha256, doc.size, doc.mtime_ns, title_of(doc, blocks), len(paragraphs)
+        )
+        parts[doc.name] = _DocPart(
+            entry,
+            paragraphs,
+            [tokens.terms(p.text) for p in paragraphs],
+            np.array(p_vecs, dtype=np.float32).reshape(-1, DIMENSION),
+            np.array(s_vecs, dtype=np.float32).reshape(-1, DIMENSION),
+        )
+    return parts
+
+
+def embedded_texts(paragraphs: Iterable[Paragraph]) -> list[str]:
+    """What an index embeds, in order: each paragraph, then each of its sentences when it
+    has more than one (a one-sentence paragraph's vector serves as its sentence's)."""
+    texts: list[str] = []
+    for p in paragraphs:
+        texts.append(p.text)
+        if len(p.sentences) > 1:
+            texts.extend(p.text[s.start - p.start : s.end - p.start] for s in p.sentences)
+    return texts
+
+
+def _embed_batches(
+    texts: list[str],
+    embed: Callable[[list[str]], np.ndarray],
+    progress: Progress | None,
+    lock: IndexLock,
+    stage: str = "embedding",
+) -> np.ndarray:
+    """Embed in batches of similar length, longest first, for progress reports between them.
+
+    The encoder splits each batch of 256 into batches of one token length; sorting the whole
+    list by length puts texts of like length into each batch of 256, so those are fuller
+    (with the earlier padding encoders it made SciFact's build ~30% faster).
+    """
+    from qabot.ingest.embedding import DIMENSION
+
+    batch = 256
+    out = np.zeros((len(texts), DIMENSION), np.float32)
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    lock.stage(stage, checkpoint=False)  # loading the model is part of it
+    if progress and texts:  # likewise before the model loads
+        progress(stage, 0, len(texts))
+    for lo in range(0, len(texts), batch):
+        rows = order[lo : lo + batch]
+        out[rows] = embed([texts[i] for i in rows])
+        if lo == 0:
+            lock.stage(stage)
+        if progress:
+            progress(stage, min(lo + batch, len(texts)), len(texts))
+    return out
+
+
+def update_index(
+    seeds_dir: Path,
+    index_dir: Path,
+    *,
+    rebuild: bool = False,
+    progress: Progress | None = None,
+    wait_seconds: float = LOCK_WAIT_SECONDS,
+) -> IndexReport:
+    """Bring the index at ``index_dir`` in line with ``seeds_dir``; see the module docstring.
+
+    A second rebuild of the same index waits up to ``wait_seconds`` for the first, then
+    raises QabotError. Disk errors (full, read-only) are one-line QabotErrors too.
+    """
+    check_index_dir(index_dir)
+    with index_lock(index_dir, wait_seconds) as lock:
+        return _update_locked(seeds_dir, index_dir, rebuild, progress, lock)
+
+
+def write_index(index_dir: Path, index: CorpusIndex) -> None:
+    """Write an index made in memory as the live generation of ``index_dir``, the way
+    ``update_index`` writes one (``qabot bench`` loads its synthetic archives from disk)."""
+    check_index_dir(index_dir)
+    with index_lock(index_dir) as lock:
+        parts = list(_parts_from_index(index).values())
+        words = sorted(index.words, key=index.words.__getitem__)
+        rows = np.array([index.words[w] for w in words], dtype=np.int64)
+        _write_generation(index_dir, parts, [], (words, index.word_vectors[rows]), lock)
+
+
+def _update_locked(
+    seeds_dir: Path,
+    index_dir: Path,
+    rebuild: bool,
+    progress: Progress | None,
+    lock: IndexLock,
+) -> IndexReport:
+    started = time.perf_counter()
+    report = IndexReport()
+    report.swept = sweep_leftovers(index_dir)
+    old: CorpusIndex | None = None
+    if rebuild:
+        report.rebuilt_reason = "--rebuild"
+    else:
+        try:
+            old = load_index(index_dir)
+        except QabotError as exc:
+            if (index_dir / CURRENT).exists():
+                report.rebuilt_reason = str(exc)
+    stats, report.skipped = scan(seeds_dir)
+    old_files = old.manifest.files if old else {}
+    reusable = _parts_from_index(old) if old else {}
+
+    lock.stage("reading")
+    parts: dict[str, _DocPart] = {}
+    to_process: list[Document] = []
+    mtime_only = False
+    for i, stat in enumerate(stats):
+        if progress:
+            progress("reading", i + 1, len(stats))
+        entry = old_files.get(stat.name)
+        if unchanged_by_stat(stat, entry):
+            parts[stat.name] = reusable[stat.name]
+            report.unchanged.append(stat.name)
+            continue
+        doc = read_document(stat)
+        if isinstance(doc, SkippedFile):
+            report.skipped.append(doc)
+            continue
+        if entry is not None and entry.sha256 == doc.sha256:
+            part = reusable[stat.name]
+            part.entry = FileEntry(**{**asdict(part.entry), "mtime_ns": doc.mtime_ns})
+            parts[stat.name] = part
+            report.unchanged.append(stat.name)
+            mtime_only = True
+            continue
+        (report.changed if entry is not None else report.added).append(stat.name)
+        to_process.append(doc)
+    # gone from the folder, or now unreadable: either way no longer in the index
+    report.removed = sorted(set(old_files) - set(parts) - {d.name for d in to_process})
+
+    if not stats or (not to_process and not parts):
+        skipped = "; ".join(f"{s.name}: {s.reason}" for s in report.skipped[:3])
+        raise QabotError(
+            f"no readable .txt or .md files in {seeds_dir}"
+            + (f" (skipped {skipped})" if skipped else "")
+        )
+
+    report.embedded = 0
+    if to_process:
+        new_parts = _process(to_process, progress, lock)
+        report.embedded = sum(
+            len(p.paragraphs) + sum(len(x.sentences) for x in p.paragraphs if len(x.sentences) > 1)
+            for p in new_parts.values()
+        )
+        parts.update(new_parts)
+
+    ordered = [parts[s.name] for s in stats if s.name in parts]
+    skipped_changed = old is None or [asdict(s) for s in report.skipped] != [
+        asdict(s) for s in old.manifest.skipped
+    ]
+    try:
+        if old is not None and not report.touched and not skipped_changed:
+            if mtime_only:
+                _rewrite_manifest(old, ordered)
+        else:
+            words = _word_table(ordered, old, progress, lock)
+            _write_generation(index_dir, ordered, report.skipped, words, lock)
+    except (OSError, sqlite3.Error) as exc:  # disk full, read-only folder, ...
+        raise QabotError(f"cannot write the index at {index_dir}: {one_line(exc)}") from exc
+    report.paragraphs = sum(len(p.paragraphs) for p in ordered)
+    report.sentences = sum(len(x.sentences) for p in ordered for x in p.paragraphs)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _manifest_for(
+    parts: list[_DocPart], skipped: list[SkippedFile], checksums: dict[str, str]
+) -> Manifest:
+    from qabot.ingest.embedding import DIMENSION, model_id
+
+    return Manifest(
+        format_version=FORMAT_VERSION,
+        model=model_id(),
+        dimension=DIMENSION,
+        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        files={p.entry.name: p.entry for p in parts},
+        skipped=list(skipped),
+        paragraphs=sum(len(p.paragraphs) for p in parts),
+        sentences=sum(len(x.sentences) for p in parts for x in p.paragraphs),
+        checksums=checksums,
+    )
+
+
+def _word_table(
+    parts: list[_DocPart], old: CorpusIndex | None, progress: Progress | None, lock: IndexLock
+) -> tuple[list[str], np.ndarray]:
+    """Every content word of the corpus with its vector: words the old index had are copied,
+    new ones embedded (~1 ms a word: about a second for the 821 words of the seeds)."""
+    from qabot.ingest.embedding import DIMENSION, embed
+
+    words = sorted(
+        {w for part in parts for p in part.paragraphs for w in tokens.content_words(p.text)}
+    )
+    known = old.words if old is not None else {}
+    new = [w for w in words if w not in known]
+    fresh = _embed_batches(new, embed, progress, lock, stage="words")
+    vectors = np.zeros((len(words), DIMENSION), np.float32)
+    rows = {w: i for i, w in enumerate(new)}
+    for i, w in enumerate(words):
+        vectors[i] = fresh[rows[w]] if w in rows else old.word_vectors[known[w]]  # type: ignore[union-attr]
+    return words, vectors
+
+
+def _write_generation(
+    index_dir: Path,
+    parts: list[_DocPart],
+    skipped: list[SkippedFile],
+    words: tuple[list[str], np.ndarray],
+    lock: IndexLock,
+) -> None:
+    """Write a generation beside the live one, then switch ``CURRENT`` to it."""
+    import faiss
+
+    from qabot.ingest.embedding import DIMENSION
+
+    # sortable by time, unique per process: "20260123-101112-123456789-4242"
+    name = f"{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**9:09d}-{os.getpid()}"
+    tmp = index_dir / f"{TMP_PREFIX}{name}"
+    tmp.mkdir(parents=True)
+    lock.stage("writing", checkpoint=False)
+    try:
+        paragraphs = [p for part in parts for p in part.paragraphs]
+        terms = [t for part in parts for t in part.terms]
+        empty = np.zeros((0, DIMENSION), np.float32)
+        p_vecs = np.concatenate([empty, *(part.paragraph_vectors for part in parts)])
+        s_vecs = np.concatenate([empty, *(part.sentence_vectors for part in parts)])
+        offsets = np.zeros(len(paragraphs) + 1, dtype=np.int64)
+        np.cumsum([len(p.sentences) for p in paragraphs], out=offsets[1:])
+        # what the first question would otherwise build: ~500 s at a million paragraphs
+        bm25 = BM25Matrix(terms) if any(terms) else None
+        storage.write_corpus(
+            tmp / "corpus.sqlite",
+            paragraphs,
+            terms,
+            words[0],
+            tokens.vocabulary(p.text for p in paragraphs),
+            bm25.vocabulary if bm25 else (),
+        )
+        lock.stage("writing")
+        files = list(DATA_FILES)
+        faiss.write_index(qabot_vectors.build(p_vecs), str(tmp / "paragraphs.faiss"))
+        if len(s_vecs) > qabot_vectors.FLAT_MAX:  # below it the retriever scans sentences.npy
+            faiss.write_index(qabot_vectors.build(s_vecs), str(tmp / SENTENCE_INDEX))
+            files.append(SENTENCE_INDEX)
+        arrays = {
+            "sentences.npy": s_vecs.astype(np.float32, copy=False),
+            "sentence_offsets.npy": offsets,
+            "words.npy": words[1].astype(np.float32, copy=False),
+        }
+        if bm25 is not None:
+            arrays.update((f"bm25_{k}.npy", v) for k, v in bm25.arrays().items())
+            files += BM25_FILES
+        for data_file, array in arrays.items():
+            storage.write_array(tmp / data_file, array)
+        for data_file in files:
+            fsync(tmp / data_file)
+        checksums = {data_file: sha256_file(tmp / data_file) for data_file in files}
+        atomic_write(tmp / "manifest.json", _manifest_for(parts, skipped, checksums).to_json())
+        generation = index_dir / f"{GEN_PREFIX}{name}"
+        os.rename(tmp, generation)
+        fsync(index_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    lock.stage("sealed")  # complete and durable, not yet live: the moment before the switch
+    try:
+        previous = current_generation(index_dir)
+    except QabotError:
+        previous = None
+    atomic_write(index_dir / CURRENT, generation.name + "\n")
+    lock.stage("switched")
+    # Keep the generation just replaced (a reader may still be loading it); drop older ones.
+    keep = {generation.name} | ({previous.name} if previous else set())
+    sweep(index_dir, keep)
+
+
+def _rewrite_manifest(old: CorpusIndex, parts: list[_DocPart]) -> None:
+    """Record new mtimes of unchanged files (same checksums, so readers are unaffected)."""
+    manifest = _manifest_for(parts, old.manifest.skipped, old.manifest.checksums)
+    manifest.created = old.manifest.created
+    atomic_write(old.directory / "manifest.json", manifest.to_json())

@@ -1,0 +1,165 @@
+"""The index as readers see it: the manifest, the loaded corpus index, a run's report."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qabot.index import storage
+from qabot.records import Paragraph, SkippedFile
+from qabot.search.bm25 import BM25Matrix
+
+FORMAT_VERSION = 4  # 2: sealed manifest, generations renamed into place; 3: word vectors;
+# 4: search structures stored (BM25, vocabulary, sentence IVF), large arrays read by row
+CURRENT = "CURRENT"
+LOCK = ".lock"
+GEN_PREFIX = "gen-"
+TMP_PREFIX = "tmp-"
+DATA_FILES = (  # every generation has these
+    "corpus.sqlite",
+    "paragraphs.faiss",
+    "sentences.npy",
+    "sentence_offsets.npy",
+    "words.npy",
+)
+BM25_FILES = ("bm25_idf.npy", "bm25_indptr.npy", "bm25_indices.npy", "bm25_data.npy")
+SENTENCE_INDEX = "sentences.faiss"  # only above vectors.FLAT_MAX sentences
+LOCK_WAIT_SECONDS = 120.0
+# Test hook for the fault tests: a rebuild reaching this stage stops itself (SIGSTOP), so a
+# test can SIGKILL it at a known moment. Stages, in order: see ``STAGES``.
+FAILPOINT_ENV = "QABOT_FAILPOINT"
+STAGES = (
+    "reading",
+    "cleaning",
+    "annotating",
+    "embedding",
+    "words",
+    "writing",
+    "sealed",
+    "switched",
+)
+
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message squeezed onto one line (sqlite and faiss messages may wrap)."""
+    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return " ".join(text.split())[:300] or type(exc).__name__
+
+
+def seal(data: dict[str, Any]) -> str:
+    body = {k: v for k, v in data.items() if k != "seal"}
+    return hashlib.sha256(
+        json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    ).hexdigest()
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """What the manifest remembers of one indexed source file."""
+
+    name: str
+    sha256: str
+    size: int
+    mtime_ns: int
+    title: str
+    paragraphs: int
+
+
+@dataclass
+class Manifest:
+    format_version: int
+    model: str
+    dimension: int
+    created: str
+    files: dict[str, FileEntry]
+    skipped: list[SkippedFile]
+    paragraphs: int
+    sentences: int
+    checksums: dict[str, str]
+    seal: str = ""  # sha256 of everything else: a hand-edited manifest is caught on load
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["files"] = [asdict(f) for f in self.files.values()]
+        data["seal"] = seal(data)
+        return json.dumps(data, indent=1, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        data = json.loads(text)
+        files = {f["name"]: FileEntry(**f) for f in data["files"]}
+        skipped = [SkippedFile(**s) for s in data["skipped"]]
+        return cls(**{**data, "files": files, "skipped": skipped})
+
+
+@dataclass
+class CorpusIndex:
+    """A loaded index: everything retrieval and answering need.
+
+    Loaded from disk, paragraphs are read from SQLite on demand and the large arrays by
+    row (``qabot.index.storage``); the search structures were built at index time. An
+    index made in memory (tests, ``qabot bench``) may hold plain lists and leave ``bm25``,
+    ``vocabulary`` and ``sentence_search`` to be built by the retriever at first use.
+    """
+
+    directory: Path
+    manifest: Manifest
+    paragraphs: Sequence[Paragraph]  # paragraph id == position
+    paragraph_vectors: Any  # faiss index: IndexFlatIP, or IVF-SQ8 when large (qabot.search.vectors)
+    sentence_vectors: np.ndarray
+    sentence_offsets: np.ndarray  # first sentence row of paragraph i; length n+1
+    paragraph_terms: Sequence[list[str]]
+    # every content word of the corpus (tokens.content_words) -> its row in word_vectors:
+    # the answerer's soft matching reads them instead of embedding words per question
+    words: dict[str, int]
+    word_vectors: np.ndarray
+    bm25: BM25Matrix | None = None
+    vocabulary: dict[str, str] | None = None  # tokens.vocabulary of the paragraphs
+    sentence_search: Any = None  # faiss index over sentence_vectors
+
+    def title(self, doc: str) -> str:
+        entry = self.manifest.files.get(doc)
+        return entry.title if entry else doc
+
+    @cached_property
+    def doc_paragraphs(self) -> dict[str, Sequence[int]]:
+        """Paragraph ids of each document, in order, found once (a scan of every paragraph
+        per document grew with the corpus: ~0.1 s a document at 1M)."""
+        if isinstance(self.paragraphs, storage.ParagraphTable):
+            return self.paragraphs.doc_ranges
+        out: dict[str, list[int]] = {}
+        for pid, p in enumerate(self.paragraphs):
+            out.setdefault(p.doc, []).append(pid)
+        return out
+
+    def sentence_row(self, paragraph_id: int, k: int) -> int:
+        return int(self.sentence_offsets[paragraph_id]) + k
+
+
+@dataclass
+class IndexReport:
+    """What one ``qabot index`` run did."""
+
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
+    paragraphs: int = 0
+    sentences: int = 0
+    embedded: int = 0  # texts sent to the encoder in this run
+    seconds: float = 0.0
+    rebuilt_reason: str = ""  # why the old index was not reused, if it was not
+    swept: list[str] = field(default_factory=list)  # leftovers of interrupted runs removed
+
+    @property
+    def touched(self) -> bool:
+        return bool(self.added or self.changed or self.removed)

