@@ -12,7 +12,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from qabot.errors import QabotError
-from qabot.records import Answer, AskResult, Citation, Evidence, ShortAnswer
+from qabot.records import (
+    Answer,
+    AskResult,
+    Citation,
+    Evidence,
+    IndexSummary,
+    Location,
+    ShortAnswer,
+)
 
 if TYPE_CHECKING:
     from qabot.api import QABot, ask
@@ -22,6 +30,8 @@ __all__ = [
     "AskResult",
     "Citation",
     "Evidence",
+    "IndexSummary",
+    "Location",
     "QABot",
     "QabotError",
     "ShortAnswer",

@@ -1,22 +1,39 @@
-"""The one library entry point: the CLI, the chat and the evaluation runner all call ``ask``."""
+"""The one library door: the CLI, the chat and the evaluation runner go through ``QABot``.
+
+Asking, retrieving, indexing the seeds, reading a cited file and describing the index all
+happen here, so that the shells over it import nothing of the pipeline stages. Importing it
+is cheap (the chat paints before anything heavy loads): the stages load when first used.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
-from pathlib import Path
-
-import numpy as np
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
 
 from qabot.answer import conversation
-from qabot.answer.answering import Answerer
 from qabot.answer.conversation import clean_question
 from qabot.errors import QabotError
-from qabot.index.build import update_index
-from qabot.index.load import is_stale, load_index
-from qabot.index.model import CorpusIndex, IndexReport
-from qabot.records import AskResult, Evidence, Hit, Progress
-from qabot.search.retrieval import Query, Retriever
+from qabot.records import AskResult, Evidence, Hit, IndexSummary, Progress
+
+if TYPE_CHECKING:
+    from qabot.answer.answering import Answerer
+    from qabot.index.model import CorpusIndex, IndexReport
+    from qabot.search.retrieval import Retriever
+
+__all__ = [
+    "DEFAULT_INDEX",
+    "DEFAULT_SEEDS",
+    "IndexReport",
+    "IndexSummary",
+    "QABot",
+    "ask",
+    "clean_question",
+    "open_index",
+]
 
 NO_WORDS = "the question has no words to look for (only punctuation, symbols or common words)"
 REFERENT_LABELS = frozenset({"PERSON", "ORG", "GPE", "NORP"})
@@ -25,8 +42,27 @@ DEFAULT_SEEDS = Path("seeds")
 DEFAULT_INDEX = Path("index")
 
 
+@dataclass(frozen=True)
+class _Loaded:
+    """An index with the retriever and answerer over it: swapped in as one, so that a
+    question being answered while the index is refreshed reads one index throughout."""
+
+    index: CorpusIndex
+    retriever: Retriever
+    answerer: Answerer
+
+
 class QABot:
-    """A loaded corpus, ready to answer. Building it indexes the seeds if needed."""
+    """A corpus ready to answer, and the one door to its index.
+
+    By default building it loads the index, indexing the seeds first when there is no usable
+    index or the seeds changed (``report`` then says what was done). ``refresh=False`` loads
+    the index as it is on disk. ``lazy=True`` reads nothing yet: ``refresh`` or ``rebuild``
+    then index without loading the result (what ``qabot index`` does), and the index is
+    loaded by ``load`` or at first use. ``index``: answer from this index, already loaded or
+    made in memory, and touch no seeds folder (the bench's synthetic million-paragraph
+    corpora have none).
+    """
 
     def __init__(
         self,
@@ -36,40 +72,172 @@ class QABot:
         refresh: bool = True,
         progress: Progress | None = None,
         index: CorpusIndex | None = None,
+        lazy: bool = False,
     ) -> None:
-        """``index``: answer from this index, already loaded or made in memory, and touch
-        no seeds folder (the bench's synthetic million-paragraph corpora have none)."""
         self.seeds_dir = Path(seeds_dir)
         self.index_dir = Path(index_dir)
-        self.report: IndexReport | None = None
+        self.report: IndexReport | None = None  # the indexing work this bot last did
+        self._loaded: _Loaded | None = None
+        self._loading = threading.Lock()
         started = time.perf_counter()
         if index is not None:
-            self.index = index
+            self._use(index)
+        elif lazy:
+            pass
         elif refresh:
-            self.index, self.report = open_index(self.seeds_dir, self.index_dir, progress=progress)
+            index, self.report = open_index(self.seeds_dir, self.index_dir, progress=progress)
+            self._use(index)
         else:
-            self.index = load_index(self.index_dir)
-        self.retriever = Retriever(self.index)
-        self.answerer = Answerer(self.index, self.retriever)
+            self.load()
         self.load_ms = (time.perf_counter() - started) * 1000
 
-    def ask(self, question: str, history: Sequence[str] = ()) -> AskResult:
+    # ------------------------------------------------------------------ the index
+
+    @property
+    def index(self) -> CorpusIndex:
+        return self._state().index
+
+    @property
+    def retriever(self) -> Retriever:
+        return self._state().retriever
+
+    @property
+    def answerer(self) -> Answerer:
+        return self._state().answerer
+
+    @answerer.setter
+    def answerer(self, answerer: Answerer) -> None:
+        """Answer with another answerer over the same index (one configured otherwise)."""
+        self._loaded = replace(self._state(), answerer=answerer)
+
+    @property
+    def loaded(self) -> bool:
+        """Whether an index is loaded (a lazy bot loads one at first use)."""
+        return self._loaded is not None
+
+    def load(self) -> None:
+        """Load the index as it is on disk, without indexing: QabotError when there is
+        none or it is unusable."""
+        from qabot.index.load import load_index
+
+        self._use(load_index(self.index_dir))
+
+    def refresh(self, *, progress: Progress | None = None) -> IndexReport:
+        """Index the new, changed and removed seeds (only those) and answer from the new
+        index from then on; returns what was done.
+
+        An index that cannot be read is rebuilt from the seeds, and the report says why.
+        Until the new index is complete this bot answers from the old one, which stays valid
+        on disk. A bot with no index loaded yet indexes without loading the result.
+        """
+        return self._update(rebuild=False, progress=progress)
+
+    def rebuild(self, *, progress: Progress | None = None) -> IndexReport:
+        """As ``refresh``, but every seed is read and indexed again from scratch."""
+        return self._update(rebuild=True, progress=progress)
+
+    def is_stale(self) -> bool:
+        """True when the seeds folder no longer matches the index this bot answers from.
+
+        Costs a ``stat`` per file; a file is read only when its size or time moved.
+        """
+        from qabot.index.load import is_stale
+
+        return is_stale(self.seeds_dir, self.index.manifest)
+
+    def summary(self) -> IndexSummary:
+        """What the index this bot answers from holds, and when it was built."""
+        index = self.index
+        m = index.manifest
+        return IndexSummary(
+            documents=len(m.files),
+            paragraphs=len(index.paragraphs),
+            sentences=m.sentences,
+            skipped=len(m.skipped),
+            built=m.created,
+            index_dir=self.index_dir,
+        )
+
+    def document_text(self, doc: str) -> str:
+        """The text of the seed file ``doc`` as qabot reads it: the string that citation and
+        evidence offsets index into (``text[c.start:c.end] == c.text`` while the file is as
+        it was indexed).
+
+        QabotError when ``doc`` is not a name inside the seeds folder, or the file cannot
+        be read or is no longer UTF-8 (the message is the underlying error's).
+        """
+        name = PurePosixPath(doc)
+        if not doc or name.is_absolute() or ".." in name.parts:
+            raise QabotError(f"not a file of the seeds folder: {doc!r}")
+        from qabot.ingest.loading import read_file_text
+
+        try:
+            return read_file_text(self.seeds_dir, doc)
+        except (OSError, ValueError) as exc:  # ValueError: no longer valid UTF-8
+            raise QabotError(str(exc)) from exc
+
+    def warm_up(self) -> None:
+        """Load the question encoder now (seconds, once a process), so that the first
+        question does not wait for it."""
         from qabot.ingest.embedding import embed
+
+        embed(["qabot"])
+
+    def _use(self, index: CorpusIndex) -> None:
+        from qabot.answer.answering import Answerer
+        from qabot.search.retrieval import Retriever
+
+        retriever = Retriever(index)
+        self._loaded = _Loaded(index, retriever, Answerer(index, retriever))
+
+    def _state(self) -> _Loaded:
+        state = self._loaded
+        if state is None:
+            with self._loading:  # two first questions at once load the index once
+                if self._loaded is None:
+                    self.load()
+            state = self._loaded
+            assert state is not None
+        return state
+
+    def _update(self, *, rebuild: bool, progress: Progress | None) -> IndexReport:
+        from qabot.index.build import update_index
+
+        report = update_index(self.seeds_dir, self.index_dir, rebuild=rebuild, progress=progress)
+        if self._loaded is not None:
+            self.load()
+        self.report = report
+        return report
+
+    # ------------------------------------------------------------------ answering
+
+    def ask(self, question: str, history: Sequence[str] = ()) -> AskResult:
+        """Answer ``question`` with exact, cited quotes of the corpus, or abstain.
+
+        ``history``: the earlier questions of the conversation, oldest first, which a
+        follow-up ("And what did he say?") leans on.
+        """
+        import numpy as np
+
+        from qabot.ingest.embedding import embed
+        from qabot.search.retrieval import Query
 
         t0 = time.perf_counter()
         text = clean_question(question)
+        state = self._state()
+        retriever, answerer = state.retriever, state.answerer
         # an earlier question with no words to look for ("?!") cannot be leaned on
         earlier = [
             q
             for q in (clean_question(h) for h in history if h and h.strip())
-            if self.retriever.analyze(q)
+            if retriever.analyze(q)
         ]
         referents: tuple[str, ...] = ()
         if earlier and conversation.leans_back(text):
             referents = self._named_by(earlier[-1])
         turn = conversation.resolve(text, earlier, referents)
 
-        words = self.retriever.analyze(turn.question)
+        words = retriever.analyze(turn.question)
         if not words and not turn.context:
             # "?!", "👍", "the": nothing to look for; any quote would be a guess
             return AskResult(
@@ -88,28 +256,28 @@ class QABot:
         if context:
             weight = conversation.CONTEXT_WEIGHT * (1.5 if turn.leans_back else 1.0)
             own = {qw.word for qw in words}
-            words += [qw for qw in self.retriever.analyze(context, weight) if qw.word not in own]
+            words += [qw for qw in retriever.analyze(context, weight) if qw.word not in own]
             qvec = qvec + weight * vectors[1]
             qvec = (qvec / np.linalg.norm(qvec)).astype(np.float32)
         query = Query(words, qvec)
         t1 = time.perf_counter()
 
-        hits = self.retriever.search(query, k=max(MAX_EVIDENCE, 10))
+        hits = retriever.search(query, k=max(MAX_EVIDENCE, 10))
         t2 = time.perf_counter()
         # What a follow-up leans on (the earlier question, the name its answer gave) is what
         # the question is about, never its answer.
         about = (turn.context, *turn.referents) if turn.leans_back else ()
-        candidates = self.answerer.candidates(hits, query, turn.question, about)
-        answers, abstained, conflict, note = self.answerer.answer(candidates, turn.question)
+        candidates = answerer.candidates(hits, query, turn.question, about)
+        found = answerer.answer(candidates, turn.question)
         t3 = time.perf_counter()
 
-        evidence = [self._evidence(h) for h in hits[:MAX_EVIDENCE]]
+        evidence = [_evidence(state.index, h) for h in hits[:MAX_EVIDENCE]]
         return AskResult(
             question=text,
             resolved_question=turn.resolved,
-            answers=answers,
-            abstained=abstained,
-            conflict=conflict,
+            answers=found.answers,
+            abstained=found.abstained,
+            conflict=found.conflict,
             evidence=evidence,
             timings_ms={
                 "embed": round((t1 - t0) * 1000, 2),
@@ -117,33 +285,19 @@ class QABot:
                 "answer": round((t3 - t2) * 1000, 2),
                 "total": round((t3 - t0) * 1000, 2),
             },
-            note=note,
+            note=found.note,
         )
 
     def retrieve(self, question: str, k: int = MAX_EVIDENCE) -> list[Evidence]:
         """The paragraphs retrieval ranks highest for ``question`` read on its own, best first."""
         from qabot.ingest.embedding import embed
+        from qabot.search.retrieval import Query
 
         text = clean_question(question)
         vector = embed([text])[0]
-        hits = self.retriever.search(Query(self.retriever.analyze(text), vector), k=k)
-        return [self._evidence(h) for h in hits]
-
-    def _evidence(self, hit: Hit) -> Evidence:
-        p = self.index.paragraphs[hit.paragraph_id]
-        return Evidence(
-            p.doc,
-            self.index.title(p.doc),
-            p.number,
-            p.start,
-            p.end,
-            p.text,
-            round(hit.fused, 6),
-            round(hit.bm25, 4),
-            round(hit.dense, 4),
-            hit.bm25_rank,
-            hit.dense_rank,
-        )
+        state = self._state()
+        hits = state.retriever.search(Query(state.retriever.analyze(text), vector), k=k)
+        return [_evidence(state.index, h) for h in hits]
 
     def _named_by(self, question: str) -> tuple[str, ...]:
         """The name the answer to an earlier question gave ("Yoav Gallant" for "Who is
@@ -159,6 +313,23 @@ class QABot:
         return (short.text,) if short is not None and short.label in REFERENT_LABELS else ()
 
 
+def _evidence(index: CorpusIndex, hit: Hit) -> Evidence:
+    p = index.paragraphs[hit.paragraph_id]
+    return Evidence(
+        p.doc,
+        index.title(p.doc),
+        p.number,
+        p.start,
+        p.end,
+        p.text,
+        round(hit.fused, 6),
+        round(hit.bm25, 4),
+        round(hit.dense, 4),
+        hit.bm25_rank,
+        hit.dense_rank,
+    )
+
+
 def open_index(
     seeds_dir: Path, index_dir: Path, *, progress: Progress | None = None
 ) -> tuple[CorpusIndex, IndexReport | None]:
@@ -167,6 +338,9 @@ def open_index(
 
     Returns the index and the report of the indexing work done (None when none was needed).
     """
+    from qabot.index.build import update_index
+    from qabot.index.load import is_stale, load_index
+
     if not seeds_dir.is_dir():
         raise QabotError(
             f"seeds path is not a folder: {seeds_dir}"
@@ -196,6 +370,15 @@ def ask(
     """Answer ``question`` from the corpus in ``seeds_dir`` (indexed into ``index_dir``)."""
     key = (Path(seeds_dir).resolve(), Path(index_dir).resolve())
     bot = _BOTS.get(key)
-    if bot is None or (bot.seeds_dir.is_dir() and is_stale(bot.seeds_dir, bot.index.manifest)):
+    if bot is None or (bot.seeds_dir.is_dir() and bot.is_stale()):
         bot = _BOTS[key] = QABot(seeds_dir, index_dir)
     return bot.ask(question, history)
+
+
+def __getattr__(name: str) -> Any:
+    """``IndexReport`` (what ``refresh`` returns) without importing the index stage up front."""
+    if name == "IndexReport":
+        from qabot.index.model import IndexReport
+
+        return IndexReport
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

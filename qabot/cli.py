@@ -12,8 +12,9 @@ from pathlib import Path
 import click
 
 from qabot.errors import QabotError
-from qabot.index.model import IndexReport
+from qabot.present.citations import sources
 from qabot.present.display import safe
+from qabot.present.report import describe
 from qabot.records import AskResult, Progress
 
 _C1 = re.compile(r"[\x7f-\x9f]")
@@ -74,51 +75,33 @@ def _fail_cleanly(fn: Callable[[], None]) -> None:
         sys.exit(130)
 
 
-def describe(report: IndexReport) -> str:
-    parts = [
-        f"{len(report.added)} added",
-        f"{len(report.changed)} changed",
-        f"{len(report.removed)} removed",
-        f"{len(report.unchanged)} unchanged",
-    ]
-    line = (
-        f"indexed: {', '.join(parts)}; {report.paragraphs} paragraphs, "
-        f"{report.sentences} sentences; {report.embedded} texts embedded; {report.seconds:.2f} s"
-    )
-    lines = [line]
-    if report.rebuilt_reason:
-        lines.append(f"rebuilt from the seeds: {report.rebuilt_reason}")
-    if report.swept:
-        lines.append(f"removed leftovers of an interrupted run: {', '.join(report.swept)}")
-    lines += [f"skipped {safe(s.name)}: {safe(s.reason)}" for s in report.skipped]
-    return "\n".join(lines)
-
-
 def render(result: AskResult) -> str:
     """The answer for people: quotes, short answers and numbered citations."""
     out = [f"Q: {safe(result.question)}"]
     if result.resolved_question != result.question:
         out.append(f"   (read as: {safe(result.resolved_question)})")
+    groups = sources(result)
     if result.abstained:
         out.append("The corpus does not answer this question. Closest evidence:")
-        for i, ev in enumerate(result.evidence[:3], 1):
+        for (s,) in groups:
+            ev = s.place
             out.append(
-                f"  [{i}] {ev.doc} ¶{ev.paragraph} chars {ev.start}-{ev.end}: "
+                f"  [{s.number}] {ev.doc} ¶{ev.paragraph} chars {ev.start}-{ev.end}: "
                 f"{safe(ev.text[:240])}{'…' if len(ev.text) > 240 else ''}"
             )
         return "\n".join(out)
     if result.conflict:
         out.append("Sources disagree: each version is shown with its own source.")
-    n = 0
-    for i, answer in enumerate(result.answers, 1):
+    for i, (answer, group) in enumerate(zip(result.answers, groups, strict=True), 1):
         head = f"{i}. "
         if answer.short_answer:
             head += f"{safe(answer.short_answer.text)} — "
         out.append(f"{head}“{safe(answer.text)}”  (score {answer.score:.2f})")
-        for c in answer.citations:
-            n += 1
+        for s in group:
+            c = s.place
             out.append(
-                f"   [{n}] {safe(c.doc)} ¶{c.paragraph} chars {c.start}-{c.end} — {safe(c.title)}"
+                f"   [{s.number}] {safe(c.doc)} ¶{c.paragraph} chars {c.start}-{c.end} — "
+                f"{safe(c.title)}"
             )
     return "\n".join(out)
 
@@ -171,10 +154,11 @@ def index(rebuild: bool, seeds_dir: Path, index_dir: Path) -> None:
     """Index the seeds folder: only new or changed files are processed."""
 
     def run() -> None:
-        from qabot.index.build import update_index
+        from qabot.api import QABot
 
+        bot = QABot(seeds_dir, index_dir, lazy=True)  # indexes without loading the result
         with _progress() as progress:
-            report = update_index(seeds_dir, index_dir, rebuild=rebuild, progress=progress)
+            report = (bot.rebuild if rebuild else bot.refresh)(progress=progress)
         click.echo(describe(report))
 
     _fail_cleanly(run)
@@ -185,7 +169,14 @@ def index(rebuild: bool, seeds_dir: Path, index_dir: Path) -> None:
 @click.option(
     "--benchmark",
     type=click.Choice(["squad", "squad2", "scifact"]),
-    help="A public benchmark from ../shared/benchmarks instead of QUESTION_SET.",
+    help="A public benchmark, read from --data, instead of QUESTION_SET.",
+)
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder of the public benchmarks' files "
+    "[default: $QABOT_BENCHMARKS, else ../shared/benchmarks].",
 )
 @click.option(
     "--predictions",
@@ -210,6 +201,7 @@ def index(rebuild: bool, seeds_dir: Path, index_dir: Path) -> None:
 def eval_command(
     question_set: Path | None,
     benchmark: str | None,
+    data_dir: Path | None,
     predictions: Path | None,
     as_json: bool,
     compare_to: Path | None,
@@ -223,20 +215,24 @@ def eval_command(
     def run() -> None:
         from dataclasses import asdict
 
-        from qabot import evaluation
+        from qabot.measure import questions as question_sets
+        from qabot.measure import runner, tables
+        from qabot.measure.reports import EvalReport
 
         if (question_set is None) == (benchmark is None):
             raise QabotError("give a question set file or --benchmark NAME (one of them)")
+        if data_dir is not None and benchmark is None:
+            raise QabotError("--data is where --benchmark reads its files; give --benchmark NAME")
         if benchmark == "scifact" and predictions:
             raise QabotError("--predictions is for question answering; scifact is retrieval only")
-        questions = evaluation.load_questions(question_set) if question_set else []
-        earlier = evaluation.load_run(compare_to) if compare_to else None
+        questions = question_sets.load_questions(question_set) if question_set else []
+        earlier = tables.load_run(compare_to) if compare_to else None
         try:
             out = predictions.open("w", encoding="utf-8") if predictions else None
         except OSError as exc:
             raise QabotError(f"cannot write {predictions}: {exc.strerror or exc}") from None
 
-        def write(p: evaluation.Prediction) -> None:
+        def write(p: runner.Prediction) -> None:
             if out:
                 out.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
                 out.flush()
@@ -244,32 +240,32 @@ def eval_command(
         try:
             with _progress() as progress:
                 if benchmark:
-                    from qabot import benchmarks
+                    from qabot.measure import public_sets
 
-                    rep = benchmarks.run(benchmark, cache, limit, progress, write)
+                    rep = public_sets.run(benchmark, cache, limit, progress, write, data_dir)
                 else:
                     from qabot.api import QABot
 
                     bot = QABot(seeds_dir, index_dir, progress=progress)
                     chosen = questions[:limit] if limit else questions
-                    rep = evaluation.evaluate(bot, chosen, str(question_set), progress, write)
+                    rep = runner.evaluate(bot, chosen, str(question_set), progress, write)
         finally:
             if out:
                 out.close()
-        deltas = evaluation.compare(earlier, rep.to_dict()) if earlier is not None else None
+        deltas = tables.compare(earlier, rep.to_dict()) if earlier is not None else None
         if as_json:
             data = rep.to_dict()
             if deltas is not None:
                 data["compare"] = [asdict(d) for d in deltas]
             click.echo(json.dumps(data, ensure_ascii=False, indent=1))
             return
-        if isinstance(rep, evaluation.EvalReport):
-            click.echo(evaluation.format_report(rep))
+        if isinstance(rep, EvalReport):
+            click.echo(tables.format_report(rep))
         else:
-            click.echo(evaluation.format_retrieval(rep))
+            click.echo(tables.format_retrieval(rep))
         if deltas is not None:
             click.echo(f"\ncompared with {compare_to}:")
-            click.echo(evaluation.format_comparison(deltas))
+            click.echo(tables.format_comparison(deltas))
 
     _fail_cleanly(run)
 
@@ -297,9 +293,10 @@ def chat(seeds_dir: Path, index_dir: Path, plain: bool) -> None:
 
         with _progress() as progress:
             bot = QABot(seeds_dir, index_dir, progress=progress)
+        summary = bot.summary()
         click.echo(
-            f"qabot: {len(bot.index.manifest.files)} documents, "
-            f"{len(bot.index.paragraphs)} paragraphs. Ask a question; Ctrl+D to quit."
+            f"qabot: {summary.documents} documents, "
+            f"{summary.paragraphs} paragraphs. Ask a question; Ctrl+D to quit."
         )
         history: list[str] = []
         while True:
@@ -322,14 +319,21 @@ def chat(seeds_dir: Path, index_dir: Path, plain: bool) -> None:
 @main.command()
 @click.option("--sizes", default="10k,100k,1M", show_default=True, help="Corpus sizes.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder of the public benchmarks' files, whose real texts the synthetic corpora are "
+    "derived from [default: $QABOT_BENCHMARKS, else ../shared/benchmarks].",
+)
 @seeds_option
-def bench(sizes: str, as_json: bool, seeds_dir: Path) -> None:
+def bench(sizes: str, as_json: bool, data_dir: Path | None, seeds_dir: Path) -> None:
     """Measure speed beside the baselines, in one run (docs/PERFORMANCE.md)."""
 
     def run() -> None:
-        from qabot.bench import report
+        from qabot.measure.speed.runner import report
 
-        click.echo(report(sizes, seeds_dir, as_json))
+        click.echo(report(sizes, seeds_dir, as_json, data_dir))
 
     _fail_cleanly(run)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 # progress(stage, done, total): what long work reports (indexing stages, evaluation questions)
@@ -86,8 +87,12 @@ class Hit:
 
 
 @dataclass
-class Citation:
-    """A cited span of the corpus: ``file_text[start:end] == text``."""
+class Location:
+    """A place in a file of the corpus: ``file_text[start:end] == text``.
+
+    ``paragraph`` is the paragraph's number in its document and ``title`` the document's
+    title. Citations, evidence and what the chat shows are all places of this kind.
+    """
 
     doc: str
     title: str
@@ -95,6 +100,12 @@ class Citation:
     start: int
     end: int
     text: str
+
+
+@dataclass
+class Citation(Location):
+    """A cited span of the corpus, with the score of the sentence that states it."""
+
     score: float
 
 
@@ -128,15 +139,9 @@ class Answer:
 
 
 @dataclass
-class Evidence:
+class Evidence(Location):
     """A retrieved paragraph shown as evidence, with its retrieval scores."""
 
-    doc: str
-    title: str
-    paragraph: int
-    start: int
-    end: int
-    text: str
     fused: float
     bm25: float
     dense: float
@@ -163,3 +168,15 @@ class AskResult:
             if answer["short_answer"] is None:
                 del answer["short_answer"]
         return out
+
+
+@dataclass(frozen=True)
+class IndexSummary:
+    """What the index a ``QABot`` answers from holds, for a status line."""
+
+    documents: int
+    paragraphs: int
+    sentences: int
+    skipped: int  # files under the seeds folder that could not be indexed
+    built: str  # when the index was built: ISO 8601, e.g. "2026-12-03T17:54:00+0000"
+    index_dir: Path

@@ -51,3 +51,11 @@ def file_text(seeds: Path, name: str) -> str:
     from qabot.ingest.loading import read_file_text
 
     return read_file_text(seeds, name)
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory):
+    """The seeds and the seeds plus one new file, each indexed, with what each answers."""
+    from .built_index import build
+
+    return build(tmp_path_factory.mktemp("built"))

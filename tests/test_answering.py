@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from qabot.answer.answering import TYPED_MIN_COVERAGE, expected_labels
+from qabot.answer.answering import AnswererConfig, expected_labels
 from qabot.ingest.embedding import embed
 from qabot.records import AskResult
 from qabot.search.retrieval import Query
@@ -97,13 +97,12 @@ def test_a_date_in_a_sentence_about_something_else_does_not_answer_when(bot, dev
     query = Query(words, embed([question])[0])
     candidates = bot.answerer.candidates(bot.retriever.search(query, k=10), query, question)
     dated = [c for c in candidates[:10] if c.short and c.short.label == "DATE"]
-    assert dated and all(c.lexical < TYPED_MIN_COVERAGE for c in dated)
+    assert dated and all(c.lexical < AnswererConfig().typed_min_coverage for c in dated)
     for c in dated:
         lifted = replace(c, score=candidates[0].score)
-        answers, abstained, _, note = bot.answerer.answer(
-            [lifted, *(o for o in candidates if o is not c)], question
-        )
-        assert abstained and not answers and note == "no DATE/TIME in a sentence about the question"
+        found = bot.answerer.answer([lifted, *(o for o in candidates if o is not c)], question)
+        assert found.abstained and not found.answers
+        assert found.note == "no DATE/TIME in a sentence about the question"
     # a sentence about the question still answers it with its date (dev d005)
     d005 = next(q for q in dev_questions if q["id"] == "d005")
     when = bot.ask(d005["question"])
@@ -180,9 +179,10 @@ def test_seeds_are_unchanged_by_asking(bot) -> None:
 def test_a_full_word_cache_is_emptied_without_losing_words(bot, monkeypatch) -> None:
     """Question words the corpus lacks are embedded and cached; when the cache is full it
     is emptied before the look-up, so the same question still answers (it raised KeyError)."""
-    from qabot.answer import answering
+    from qabot.answer.answering import Answerer
 
-    monkeypatch.setattr(answering, "WORD_CACHE", 0)
+    answerer = Answerer(bot.index, bot.retriever, AnswererConfig(word_cache=0))
+    monkeypatch.setattr(bot, "answerer", answerer)
     question = "Who is the Israeli defence supremo visiting Washington?"
     first = bot.ask(question)
     assert bot.answerer._word_vectors  # "supremo" is not a corpus word: embedded, cached
@@ -200,9 +200,9 @@ def test_a_named_source_scopes_to_the_documents_that_use_its_words(bot) -> None:
     for word in ("Gaza", "Pentagon", "Israel", "shipment", "zzyzx"):
         (term,) = tokens.terms(word)
         want = {p.doc for p, t in zip(index.paragraphs, terms, strict=True) if term in t}
-        assert answerer._docs_with(term) == want
+        assert answerer.scope.docs_with(term) == want
         assert (word == "zzyzx") == (not want)
-    scope = answerer._scope("According to the arms shipment article, what was held up?")
+    scope = answerer.scope.weights("According to the arms shipment article, what was held up?")
     best = max(scope, key=scope.get)
     assert scope[best] == 1.0 and "Arms Shipment" in index.title(best)
     assert set(scope) == set(index.manifest.files)

@@ -1,4 +1,5 @@
-"""`qabot bench` pieces on tiny inputs: derived corpora, rows, table, errors (no timings)."""
+"""`qabot bench` pieces on tiny inputs: derived corpora, rows, table, probes, errors (no
+timings asserted)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,16 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from qabot import bench
 from qabot.cli import main
 from qabot.index.build import write_index
 from qabot.index.load import load_index
+from qabot.measure.speed import asking, corpora, encoding, search, table, timing
+from qabot.measure.speed.table import Row
 
-from .conftest import seed_paragraph_texts
+from .conftest import DEV_SET, seed_paragraph_texts
 
 
-def _fake_real(n: int = 300, d: int = 384) -> bench.RealData:
+def _fake_real(n: int = 300, d: int = 384) -> corpora.RealData:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n + 20, d)).astype(np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
@@ -26,33 +28,35 @@ def _fake_real(n: int = 300, d: int = 384) -> bench.RealData:
         "The United States pledged $100 million in humanitarian aid to Gaza.",
         "Officials said a convoy of 40 trucks reached Rafah on Friday.",
     ]
-    return bench.RealData(["s"] * n, ["Who met Austin?", "How much aid?"], paragraphs, x[:n], x[n:])
+    return corpora.RealData(
+        ["s"] * n, ["Who met Austin?", "How much aid?"], paragraphs, x[:n], x[n:]
+    )
 
 
 def test_sizes_parse_and_print() -> None:
-    assert [bench.parse_size(s) for s in ("10k", "100K", "1M", "2500", "1_000")] == [
+    assert [timing.parse_size(s) for s in ("10k", "100K", "1M", "2500", "1_000")] == [
         10_000,
         100_000,
         1_000_000,
         2500,
         1000,
     ]
-    assert [bench.size_name(n) for n in (10_000, 1_000_000, 2500)] == ["10k", "1M", "2500"]
+    assert [timing.size_name(n) for n in (10_000, 1_000_000, 2500)] == ["10k", "1M", "2500"]
 
 
 def test_derived_vectors_are_unit_and_like_the_real_ones() -> None:
     real = _fake_real().sentence_vectors
-    x = bench.derived_vectors(real, 1000, seed=1)
+    x = corpora.derived_vectors(real, 1000, seed=1)
     assert x.shape == (1000, 384) and x.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, rtol=1e-5)
     # each derived vector stays close to some real vector (it is made from one)
     assert np.median((x @ real.T).max(axis=1)) > 0.5
-    np.testing.assert_array_equal(x, bench.derived_vectors(real, 1000, seed=1))
+    np.testing.assert_array_equal(x, corpora.derived_vectors(real, 1000, seed=1))
 
 
 def test_derived_paragraphs_use_real_terms_and_lengths() -> None:
     real = _fake_real()
-    docs = bench.derived_paragraphs(real.paragraphs, 200, seed=3)
+    docs = corpora.derived_paragraphs(real.paragraphs, 200, seed=3)
     from qabot.search import tokens
 
     vocab = {t for p in real.paragraphs for t in tokens.terms(p)}
@@ -62,12 +66,14 @@ def test_derived_paragraphs_use_real_terms_and_lengths() -> None:
 
 def test_vector_bm25_and_hybrid_rows_on_a_small_corpus() -> None:
     real = _fake_real()
-    rows: list[bench.Row] = []
+    rows: list[Row] = []
     out: dict = {}
-    index = bench.bench_vectors(real, 2000, rows, out)
-    engine = bench.bench_bm25(real, 2000, rows, out)
-    bench.bench_hybrid(real, 2000, index, engine, rows, out)
+    index = search.bench_vectors(real, 2000, rows, out)
+    bm25 = search.bench_bm25(real, 2000, rows, out)
+    assert bm25.engine.corpus_size == 2000 and bm25.queries  # what the hybrid core reuses
+    search.bench_hybrid(real, 2000, index, bm25, rows, out)
     by_measure = {r.measure: r for r in rows}
+    assert by_measure["hybrid retrieval core (BM25 + vectors + RRF)"].qabot > 0
     assert by_measure["vector recall@10 vs exact"].qabot == 1.0  # flat at this size: exact
     assert by_measure["BM25 largest score difference to rank-bm25"].qabot == 0.0
     for engine, target in (("qabot's exact path (BLAS, all cores)", "<= 1.25"),
@@ -89,7 +95,7 @@ def test_vector_bm25_and_hybrid_rows_on_a_small_corpus() -> None:
         },
         "rows": [r.__dict__ for r in rows],
     }
-    text = bench.table(result)
+    text = table.table(result)
     assert text.startswith("| size | measure |") and "vector recall@10" in text
     json.dumps(result)  # the --json form serialises
 
@@ -106,21 +112,59 @@ def test_bad_sizes_are_one_line_errors(tmp_path: Path) -> None:
 @pytest.mark.parametrize("text", ["", "k"])
 def test_parse_size_rejects_junk(text: str) -> None:
     with pytest.raises(ValueError):
-        bench.parse_size(text)
+        timing.parse_size(text)
 
 
 def test_the_paint_probe_times_a_real_chat_process(tmp_path: Path) -> None:
     """The probe starts the real chat on the seeds and returns when it has painted (a chat
     that crashed at start-up would raise here); the time itself is the bench's business."""
     seeds = Path(__file__).resolve().parent.parent / "seeds"
-    seconds = bench.paint_seconds(seeds, tmp_path / "index", repeat=1)
+    seconds = asking.paint_seconds(seeds, tmp_path / "index", repeat=1)
     assert 0 < seconds < 120
 
 
-@pytest.mark.slow
-def test_a_synthetic_index_answers_like_a_real_one(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+def test_bench_reads_real_texts_from_the_data_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # --data first, then $QABOT_BENCHMARKS; a folder without the files is a one-line error
+    # before anything is measured
+    empty, elsewhere = tmp_path / "empty", tmp_path / "elsewhere"
+    empty.mkdir()
+    seeds = Path(__file__).resolve().parent.parent / "seeds"
+    monkeypatch.setenv("QABOT_BENCHMARKS", str(elsewhere))
+    runner = CliRunner()
+    for extra, folder in (([], elsewhere), (["--data", str(empty)], empty)):
+        res = runner.invoke(main, ["bench", "--sizes", "10k", "--seeds", str(seeds), *extra])
+        assert res.exit_code == 1
+        want = folder / "squad-v1.1-dev" / "dev-v1.1.json.gz"
+        assert res.stderr == f"error: benchmark data not found: {want}\n"
+    assert corpora.real_sources(empty) == (
+        want,
+        empty / "beir-scifact" / "corpus.jsonl.gz",
+    )
+
+
+@pytest.mark.slow
+def test_the_ask_probe_reports_a_loaded_index(bot) -> None:
+    """The probe a fresh process runs loads the index, asks, and prints one JSON object."""
+    import subprocess
+    import sys
+
+    questions = [json.loads(line)["question"] for line in DEV_SET.read_text().splitlines()]
+    done = subprocess.run(
+        [sys.executable, "-m", asking.ASK_PROBE, str(bot.index_dir), json.dumps(questions[:9])],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    probe = json.loads(done.stdout.strip().splitlines()[-1])
+    assert probe["p95"] >= probe["p50"] > 0 and probe["load_s"] > 0 and probe["rss"] > 0
+    assert probe["vocabulary"] == len(bot.retriever.vocabulary)
+    assert probe["stages"]  # median ms of each stage of `ask`
+
+
+@pytest.mark.slow
+def test_a_synthetic_index_answers_like_a_real_one(tmp_path: Path) -> None:
     """The warm-ask rows answer from a synthetic in-memory index through the real ``ask``:
     here with the IVF index large corpora get, and with citations that match the text."""
     from qabot.api import QABot
@@ -134,11 +178,10 @@ def test_a_synthetic_index_answers_like_a_real_one(
         "Super Bowl 50 was played at Levi's Stadium in Santa Clara, California.",
     ]
     base = _fake_real(len(sentences))
-    real = bench.RealData(sentences, base.questions, sentences * 4, base.sentence_vectors,
+    real = corpora.RealData(sentences, base.questions, sentences * 4, base.sentence_vectors,
                           base.question_vectors)  # fmt: skip
-    monkeypatch.setattr(vectors, "FLAT_MAX", 1000)
-    pool = bench.synthetic_pool(real)
-    index = bench.synthetic_index(real, pool, 3000)
+    pool = corpora.synthetic_pool(real)
+    index = corpora.synthetic_index(real, pool, 3000, flat_max=1000)
     assert vectors.describe(index.paragraph_vectors).startswith("IVF")
     assert len(index.paragraphs) == 3000 and len(index.words) > len(pool.words)
     result = QABot(index=index).ask("Who did Yoav Gallant meet in Washington?")
@@ -149,7 +192,7 @@ def test_a_synthetic_index_answers_like_a_real_one(
 
     # Written as `qabot index` writes (BM25, vocabulary and sentence IVF stored) and loaded
     # back, it answers the same way.
-    write_index(tmp_path / "index", index)
+    write_index(tmp_path / "index", index, flat_max=1000)
     loaded = load_index(tmp_path / "index")
     assert loaded.sentence_search is not None and loaded.bm25 is not None
     again = QABot(index=loaded).ask("Who did Yoav Gallant meet in Washington?")
@@ -164,11 +207,11 @@ def test_embedding_rows_compare_both_encoders_with_sentence_transformers(
     # the dev set's questions as sentences and the seeds' paragraphs; rates are reported,
     # never asserted (noisy machines)
     sentences = [q["question"] for q in dev_questions]
-    real = bench.RealData(
+    real = corpora.RealData(
         sentences, [], seed_paragraph_texts(), np.zeros((0, 384)), np.zeros((0, 384))
     )
-    rows: list[bench.Row] = []
-    bench.bench_embedding(real, rows, n_texts=20, n_paragraphs=12)
+    rows: list[Row] = []
+    encoding.bench_embedding(real, rows, n_texts=20, n_paragraphs=12)
     by = {r.measure: r for r in rows}
     for what in ("", " on paragraphs", " on an index's texts"):
         cosine = f"embedding mean cosine to sentence-transformers{what}: CTranslate2"

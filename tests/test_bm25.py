@@ -12,7 +12,7 @@ from rank_bm25 import BM25Okapi
 from qabot.ingest.cleaning import clean
 from qabot.ingest.loading import Document, read_document, scan
 from qabot.search import tokens
-from qabot.search.bm25 import BM25Matrix, top_k
+from qabot.search.bm25 import BM25Matrix
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
@@ -75,15 +75,3 @@ def test_the_matrix_is_a_scipy_csr_matrix_of_term_weights() -> None:
     for term, tid in ours.vocabulary.items():
         row = np.asarray(matrix[tid].todense()).ravel()
         np.testing.assert_array_equal(row, ref.get_scores([term]))
-
-
-def test_top_k_is_a_stable_sort_of_positive_scores() -> None:
-    rng = np.random.default_rng(0)
-    scores = rng.integers(0, 5, size=1000).astype(np.float64)  # many ties and zeros
-    for k in (0, 1, 10, 50, 2000):
-        want = [i for i in np.argsort(-scores, kind="stable") if scores[i] > 0][:k]
-        got = top_k(scores, k)
-        assert got.ids.tolist() == want
-        np.testing.assert_array_equal(got.scores, scores[want])
-        above = top_k(scores - 2, k, above=None)  # negative scores count when asked
-        assert above.ids.tolist() == np.argsort(-scores, kind="stable")[:k].tolist()

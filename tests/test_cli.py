@@ -34,6 +34,23 @@ def test_ask_json_on_the_seeds(seeds_copy: Path, tmp_path: Path) -> None:
     assert set(top) >= {"text", "doc", "start", "end", "score", "context", "citations"}
     assert file_text(seeds_copy, top["doc"])[top["start"] : top["end"]] == top["text"]
     assert top["short_answer"]["text"] == "Yoav Gallant"
+    # the keys keep their order: a consumer may read the output by position
+    assert list(data) == [
+        "question",
+        "resolved_question",
+        "answers",
+        "abstained",
+        "conflict",
+        "evidence",
+        "timings_ms",
+        "note",
+    ]
+    place = ["doc", "title", "paragraph", "start", "end", "text"]
+    assert list(top["citations"][0]) == [*place, "score"]
+    assert list(data["evidence"][0]) == [
+        *place,
+        *("fused", "bm25", "dense", "bm25_rank", "dense_rank"),
+    ]
 
 
 def test_index_then_ask_with_history(seeds_copy: Path, tmp_path: Path) -> None:

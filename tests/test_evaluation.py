@@ -10,23 +10,19 @@ import pytest
 from click.testing import CliRunner
 
 from qabot.cli import main
-from qabot.evaluation import (
-    CorpusView,
-    EvalQuestion,
-    Judgement,
-    Support,
-    compare,
+from qabot.measure.judge import CorpusView, Judgement, judge
+from qabot.measure.metrics import (
     contains_answer,
     exact_match,
-    judge,
-    load_questions,
     ndcg_at_k,
     normalize_answer,
     recall_at_k,
     reciprocal_rank,
-    summarize,
     token_f1,
 )
+from qabot.measure.questions import EvalQuestion, Support, load_questions
+from qabot.measure.reports import summarize
+from qabot.measure.tables import compare
 from qabot.records import Answer, AskResult, Citation, Evidence, Paragraph, Sentence, ShortAnswer
 
 from .conftest import DEV_SET, SEEDS
@@ -277,7 +273,7 @@ def test_empty_set_is_an_error(tmp_path: Path) -> None:
 
 @needs_benchmarks
 def test_squad_slice_is_one_file_per_paragraph(tmp_path: Path) -> None:
-    from qabot.benchmarks import prepare
+    from qabot.measure.public_sets import prepare
 
     bench = prepare("squad", cache=tmp_path, limit=3)
     files = sorted(p for p in bench.seeds_dir.rglob("*.txt"))
@@ -297,11 +293,45 @@ def test_squad_slice_is_one_file_per_paragraph(tmp_path: Path) -> None:
 
 @needs_benchmarks
 def test_scifact_slice_keeps_relevant_abstracts(tmp_path: Path) -> None:
-    from qabot.benchmarks import prepare
+    from qabot.measure.public_sets import prepare
 
     bench = prepare("scifact", cache=tmp_path, limit=2)
     names = {p.name.removesuffix(".txt") for p in bench.seeds_dir.glob("*.txt")}
     assert len(bench.queries) == 2 and all(q.relevant <= names for q in bench.queries)
+
+
+def test_benchmark_data_folder_is_a_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --data first, then $QABOT_BENCHMARKS; a folder without the files is a one-line error
+    # naming the file looked for, before anything is prepared or indexed
+    empty, elsewhere = tmp_path / "empty", tmp_path / "elsewhere"
+    empty.mkdir()
+    want = Path("squad-v1.1-dev", "dev-v1.1.json.gz")
+    args = ["eval", "--benchmark", "squad", "--limit", "1", "--cache", str(tmp_path / "cache")]
+    monkeypatch.setenv("QABOT_BENCHMARKS", str(elsewhere))
+    for extra, folder in (([], elsewhere), (["--data", str(empty)], empty)):
+        result = run(*args, *extra)
+        assert result.exit_code == 1
+        assert result.stderr == f"error: benchmark data not found: {folder / want}\n"
+    assert not (tmp_path / "cache").exists()
+    result = run("eval", str(DEV_SET), "--data", str(empty))
+    assert result.exit_code == 1 and "give --benchmark NAME" in result.stderr
+
+
+@needs_benchmarks
+def test_explicit_data_folder_wins_over_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qabot.measure import locations
+    from qabot.measure.public_sets import prepare
+
+    monkeypatch.setenv("QABOT_BENCHMARKS", str(tmp_path / "missing"))
+    assert locations.data_root() == tmp_path / "missing"
+    bench = prepare("squad", cache=tmp_path, limit=1, data=BENCHMARKS)
+    assert len(bench.questions) == 1 and bench.documents == 54
+    monkeypatch.delenv("QABOT_BENCHMARKS")
+    assert locations.data_root().resolve() == BENCHMARKS.resolve()  # the default
 
 
 # --------------------------------------------------------------------------- real runs
@@ -363,13 +393,16 @@ def test_dev_set_through_the_cli(bot, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @needs_benchmarks
-def test_tiny_benchmark_slices(tmp_path: Path) -> None:
-    squad = run("eval", "--benchmark", "squad", "--limit", "3", "--cache", str(tmp_path), "--json")
+def test_tiny_benchmark_slices(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QABOT_BENCHMARKS", str(tmp_path / "missing"))  # --data wins over it
+    squad = run("eval", "--benchmark", "squad", "--limit", "3", "--cache", str(tmp_path), "--json",
+                "--data", str(BENCHMARKS))  # fmt: skip
     assert squad.exit_code == 0, squad.output
     data = json.loads(squad.stdout)
     assert data["overall"]["questions"] == 3 and data["overall"]["citation_validity"] == 1.0
     assert data["overall"]["recall_at_5"] is not None and "not comparable" in data["name"]
 
+    monkeypatch.setenv("QABOT_BENCHMARKS", str(BENCHMARKS))
     scifact = run("eval", "--benchmark", "scifact", "--limit", "1", "--cache", str(tmp_path))
     assert scifact.exit_code == 0, scifact.output
     for mode in ("bm25", "dense", "hybrid"):
@@ -378,7 +411,7 @@ def test_tiny_benchmark_slices(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_interrupted_run_reports_what_it_has(bot) -> None:
-    from qabot.evaluation import evaluate
+    from qabot.measure.runner import evaluate
 
     questions = load_questions(DEV_SET)[:4]
     calls = []

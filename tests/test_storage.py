@@ -89,12 +89,9 @@ def test_reads_from_many_threads_agree(index_dir: Path) -> None:
     assert not errors
 
 
-def test_many_sentences_get_a_stored_ivf_that_answers(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, index_dir: Path
-) -> None:
+def test_many_sentences_get_a_stored_ivf_that_answers(tmp_path: Path, index_dir: Path) -> None:
     # The seeds have 148 sentences: with the threshold at 100 they take the large-corpus path.
-    monkeypatch.setattr(qabot_vectors, "FLAT_MAX", 100)
-    update_index(SEEDS, tmp_path / "index")
+    update_index(SEEDS, tmp_path / "index", flat_max=100)
     assert (current_generation(tmp_path / "index") / SENTENCE_INDEX).is_file()
     index = load_index(tmp_path / "index")
     assert qabot_vectors.describe(index.sentence_search).startswith("IVF")

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from qabot.answer.reader_inputs import WindowMaker, token_span
+from qabot.measure.metrics import normalize_answer as normalize
 from qabot.train.batches import Plan, collate, make_group
-from qabot.train.examples import SETS, TrainQuestion, data_root, normalize
+from qabot.train.examples import SETS, TrainQuestion, data_root
 from qabot.train.loop import TrainConfig, Trainer, plans
 
 pytestmark = pytest.mark.slow

@@ -14,10 +14,11 @@ from textual.pilot import Pilot
 from textual.widgets import Static
 from textual.widgets._toast import Toast
 
+from qabot.errors import QabotError
+from qabot.present.markdown import to_markdown
 from qabot.records import AskResult
 from qabot.tui import views
 from qabot.tui.app import QabotApp
-from qabot.tui.export import to_markdown
 from qabot.tui.screens import ArticleScreen, HelpScreen
 from qabot.tui.widgets import EvidencePanel, QuestionInput, SpanItem, TurnView
 from tests.conftest import SEEDS, file_text
@@ -405,7 +406,7 @@ def test_markup_and_escapes_in_a_seed_are_shown_literally(seeds_copy: Path, tmp_
 )
 def test_exported_quotes_read_literally_in_a_markdown_viewer(text: str) -> None:
     from qabot.present.display import safe
-    from qabot.tui.export import _quoted
+    from qabot.present.markdown import _quoted
 
     quoted = _quoted(text)
     assert links(quoted) == [] and "\x1b" not in quoted and structure(quoted) == set()
@@ -438,3 +439,16 @@ def test_marked_never_parses_markup() -> None:
     content = views.marked(text, 100, 102, 113, None)
     assert content.plain == "a [b]bold[/b] \\x1b[2J word"
     assert styled_text(content, views.SPAN_STYLE) == "[b]bold[/b]"
+
+
+def test_an_article_that_cannot_be_read_says_why(app: QabotApp) -> None:
+    def gone(doc: str) -> str:
+        raise QabotError(f"[Errno 2] No such file or directory: '{doc}'")
+
+    async def scenario(pilot: Pilot) -> None:
+        app.push_screen(ArticleScreen(gone, views.Span("[b]x.txt", "T", 0, 0, 1, "x")))
+        await pilot.pause()
+        shown = [plain(s) for s in app.screen.query("#article Static").results(Static)]
+        assert shown == ["cannot read [b]x.txt: [Errno 2] No such file or directory: '[b]x.txt'"]
+
+    run(app, scenario)

@@ -67,20 +67,22 @@ def test_nlist_keeps_enough_training_vectors_per_cell() -> None:
 
 
 @pytest.mark.slow
-def test_an_index_built_with_ivf_loads_and_answers(
-    seeds_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_index_built_with_ivf_loads_and_answers(seeds_copy: Path, tmp_path: Path) -> None:
     from qabot.api import QABot
+    from qabot.index.build import update_index
 
-    monkeypatch.setattr(vectors, "FLAT_MAX", 10)
+    update_index(seeds_copy, tmp_path / "index", flat_max=10)
     bot = QABot(seeds_copy, tmp_path / "index")
+    assert bot.report is None  # built above: nothing left to index
     assert vectors.describe(bot.index.paragraph_vectors).startswith("IVF")
     result = bot.ask("How much humanitarian aid has the US pledged to Gaza?")
     assert result.evidence
     # an incremental update reuses the stored (quantised) vectors of unchanged files
     (seeds_copy / "extra.md").write_text("# Note\n\nA convoy of 40 trucks arrived.\n")
+    report = update_index(seeds_copy, tmp_path / "index", flat_max=10)
+    assert report.added == ["extra.md"]
     again = QABot(seeds_copy, tmp_path / "index")
-    assert again.report is not None and again.report.added == ["extra.md"]
+    assert vectors.describe(again.index.paragraph_vectors).startswith("IVF")
     assert again.index.paragraph_vectors.ntotal == len(again.index.paragraphs)
 
 
@@ -118,6 +120,14 @@ def test_build_threads_follow_omp_num_threads(monkeypatch: pytest.MonkeyPatch) -
 
 
 @pytest.mark.slow
+def _same_order_but_ties(ids: np.ndarray, want: np.ndarray, scores: np.ndarray) -> None:
+    """The same ids in the same order, except among scores equal to float rounding: the
+    BLAS product and faiss's scan add in different orders, so near-ties may swap."""
+    for i in np.flatnonzero(ids != want):
+        near = np.abs(scores - scores[i]) <= 1e-5
+        assert ids[i] in want[near], (i, ids[i], want[near])
+
+
 def test_a_single_query_on_the_exact_index_gives_faiss_its_own_answer(
     bot, dev_questions: list[dict]
 ) -> None:
@@ -133,8 +143,8 @@ def test_a_single_query_on_the_exact_index_gives_faiss_its_own_answer(
             for k in (1, 10, n, n + 5):
                 want_sims, want_ids = index.search(q[None], k)
                 sims, ids = vectors.search(index, q[None], k)
-                np.testing.assert_array_equal(ids, want_ids)
                 np.testing.assert_allclose(sims, want_sims, rtol=1e-5, atol=1e-6)
+                _same_order_but_ties(ids[0], want_ids[0], want_sims[0])
     loaded = faiss.deserialize_index(faiss.serialize_index(bot.index.paragraph_vectors))
     np.testing.assert_array_equal(
         vectors.search(loaded, queries[:1], 10)[1], loaded.search(queries[:1], 10)[1]

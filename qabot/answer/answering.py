@@ -16,104 +16,68 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import numpy as np
 from rapidfuzz import fuzz
 
+from qabot.answer.conflicts import polarity_conflict, slot_conflict
+from qabot.answer.facts import same_value
+from qabot.answer.questions import YES_NO, expected_labels
+from qabot.answer.scope import SourceScope
 from qabot.index.model import CorpusIndex
 from qabot.records import Answer, Citation, Entity, Hit, Paragraph, ShortAnswer
 from qabot.search import tokens
 from qabot.search.retrieval import Query, QueryWord, Retriever
 
-# Calibrated on prompts/dev_qa.jsonl (see docs/CALIBRATION in the README).
-ABSTAIN_BELOW = 0.50
-CONFLICT_RATIO = 0.80  # a rival answer must score this close to the best one
-CITE_RATIO = 0.70  # a sentence stating the same fact is cited if it scores this close
-SAME_SENTENCE_COSINE = 0.88
-TOP_PARAGRAPHS = 12
-SLOT_OVERLAP = 0.7  # share of the (IDF-weighted) words around two names that must agree
-MAX_ANSWERS = 3
-
-W_DENSE, W_LEXICAL, W_RETRIEVAL = 0.45, 0.35, 0.20
-TYPE_BONUS, TYPE_MISSING, HEADING_PENALTY = 0.05, 0.12, 0.15
-GLUED_PENALTY = 0.05  # per seam, up to three
-# A typed answer's sentence must hold this share of the question's (IDF-weighted) words.
-# d014's stray date sentence holds 0.05; on SQuAD the rule cost 1 answer of 10,570 (0.1:
-# none; requiring a question word within WINDOW of the entity instead cost 2.4%).
-TYPED_MIN_COVERAGE = 0.2
-
 # A capitalised function word straight after a word ("...Defense Minister this Tuesday Israel,
 # When the US Warns...") is a seam where scraped or machine-translated fragments were glued
 # together: such a "sentence" is a poor quote and a poor rival to a clean one.
 _GLUED = re.compile(r"(?<=[\w,]) (?:He|She|When|The|But|It|They|We|This|That|And|As|In|On|If)\b")
-SCOPE_BONUS = 0.12
-SOFT_CANDIDATES = 12
-SOFT_FLOOR, SOFT_SPAN, SOFT_MAX = 0.30, 0.40, 0.9  # word cosine 0.3 -> no credit, 0.7 -> 0.9
-WORD_CACHE = 200_000
 
-_SCOPE = re.compile(
-    r"(?:according to|in|from|per|by)\s+(?:the|this|that|an?)\s+(?P<name>[^,?]{1,60}?)\s+"
-    r"(?:article|report|story|piece|account|coverage)\b"
-    r"|(?:the|this|that)\s+(?:article|report|story|piece)\s+(?:on|about)\s+(?P<topic>[^,?]{1,80})",
-    re.I,
-)
-_SCOPE_NOISE = {"news", "articl", "report", "stori"}
 
-_Q_PREFIX = r"^\s*(?:and|but|so|also|then)?\s*(?:according to [^,]+,\s*)?"
-_EXPECTED: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
-    (re.compile(_Q_PREFIX + r"who(?:m|se)?\b", re.I), ("PERSON", "ORG")),
-    (re.compile(r"\bhow many\b", re.I), ("CARDINAL", "QUANTITY")),
-    (re.compile(r"\bhow much\b", re.I), ("MONEY", "PERCENT", "QUANTITY", "CARDINAL")),
-    (re.compile(r"\bhow long\b", re.I), ("DATE", "TIME", "QUANTITY")),
-    (
-        re.compile(
-            _Q_PREFIX + r"(?:when|(?:on |in )?(?:what|which) (?:year|date|day|month|time)\b)", re.I
-        ),
-        ("DATE", "TIME"),
-    ),
-    (re.compile(_Q_PREFIX + r"where\b", re.I), ("GPE", "LOC", "FAC")),
-    (
-        re.compile(
-            r"\b(?:which|what)\s+(?:(?!(?:did|does|do|is|are|was|were|has|have|had|will|would|can|could)\b)[\w.'’-]+\s+){0,3}?(?:countries|country|nations?|cities|city|states)\b",
-            re.I,
-        ),
-        ("GPE", "LOC", "NORP"),
-    ),
-    (
-        re.compile(
-            r"\b(?:which|what)\s+(?:(?!(?:did|does|do|is|are|was|were|has|have|had|will|would|can|could)\b)[\w.'’-]+\s+){0,3}?(?:presidents?|ministers?|officials?|person|"
-            r"people|leaders?|reporters?|journalists?|spokes(?:man|woman|person)|secretary|"
-            r"advis[eo]rs?|analysts?|directors?|generals?|diplomats?)\b",
-            re.I,
-        ),
-        ("PERSON",),
-    ),
-    (
-        re.compile(
-            r"\b(?:which|what)\s+(?:(?!(?:did|does|do|is|are|was|were|has|have|had|will|would|can|could)\b)[\w.'’-]+\s+){0,3}?(?:organi[sz]ations?|groups?|party|parties|"
-            r"agenc(?:y|ies)|compan(?:y|ies)|institutes?)\b",
-            re.I,
-        ),
-        ("ORG",),
-    ),
-]
-_YES_NO = re.compile(
-    r"^\s*(?:and\s+)?(?:can|could|is|are|was|were|do|does|did|has|have|had|will|would|should|must)\b",
-    re.I,
-)
-_NEGATION = re.compile(r"\b(?:not|no|never|cannot|without)\b|n[’']t\b", re.I)
 _WORD = re.compile(r"\w+")
 _LIST_GLUE = re.compile(r"^(?:,\s*(?:and\s+|or\s+)?|\s+(?:and|or|&)\s+)$")
-WINDOW = 5  # words either side of an entity that count as its slot
 
 
-def expected_labels(question: str) -> tuple[str, ...]:
-    """spaCy entity labels that would answer the question, most wanted first; () if any."""
-    for pattern, labels in _EXPECTED:
-        if pattern.search(question):
-            return labels
-    return ()
+@dataclass(frozen=True)
+class AnswererConfig:
+    """The sentence scorer's weights and thresholds, set on prompts/dev_qa.jsonl
+    (docs/CALIBRATION.md)."""
+
+    abstain_below: float = 0.50
+    conflict_ratio: float = 0.80  # a rival answer must score this close to the best one
+    cite_ratio: float = 0.70  # a sentence stating the same fact is cited if it scores this close
+    same_sentence_cosine: float = 0.88
+    top_paragraphs: int = 12
+    slot_overlap: float = 0.7  # share of the (IDF-weighted) words around two names that agree
+    max_answers: int = 3
+    w_dense: float = 0.45
+    w_lexical: float = 0.35
+    w_retrieval: float = 0.20
+    type_bonus: float = 0.05
+    type_missing: float = 0.12
+    heading_penalty: float = 0.15
+    glued_penalty: float = 0.05  # per seam, up to three
+    # A typed answer's sentence must hold this share of the question's (IDF-weighted) words:
+    # a date in a sentence about something else answers nothing.
+    typed_min_coverage: float = 0.2
+    scope_bonus: float = 0.12
+    soft_candidates: int = 12
+    soft_floor: float = 0.30  # word cosine 0.3 -> no credit ...
+    soft_span: float = 0.40
+    soft_max: float = 0.9  # ... 0.7 -> 0.9 of the word's weight
+    word_cache: int = 200_000  # question words embedded and kept, at most
+    window: int = 5  # words either side of an entity that count as its slot
+
+
+@dataclass(frozen=True)
+class AnswerSet:
+    """What the answerer concludes from the candidates."""
+
+    answers: list[Answer]
+    abstained: bool
+    conflict: bool
+    note: str = ""  # why it abstained
 
 
 @dataclass
@@ -141,9 +105,13 @@ class Candidate:
 
 
 class Answerer:
-    def __init__(self, index: CorpusIndex, retriever: Retriever) -> None:
+    def __init__(
+        self, index: CorpusIndex, retriever: Retriever, config: AnswererConfig | None = None
+    ) -> None:
         self.index = index
         self.retriever = retriever
+        self.config = config or AnswererConfig()
+        self.scope = SourceScope(index, retriever)
         self._word_vectors: dict[str, np.ndarray] = {}
 
     # ------------------------------------------------------------------ scoring
@@ -163,10 +131,10 @@ class Answerer:
         terms = {t: w for qw in words for t, w in qw.variants.items()}
         idf = {qw.word: self.retriever.word_idf(qw) for qw in words}
         norm = sum(idf.values()) or 1.0
-        scope = self._scope(question)
+        scope = self.scope.weights(question)
         top_fused = hits[0].fused if hits else 1.0
         out: list[Candidate] = []
-        for hit, pid in self._read(hits[:TOP_PARAGRAPHS]):
+        for hit, pid in self._read(hits[: self.config.top_paragraphs]):
             p = self.index.paragraphs[pid]
             for k, s in enumerate(p.sentences):
                 vec = self.index.sentence_vectors[self.index.sentence_row(pid, k)]
@@ -188,23 +156,23 @@ class Answerer:
         out.sort(key=lambda c: -c.score)
         # Words the sentence lacks may still be there in other words ("famine" for
         # "starvation"): give partial credit by word-embedding similarity, for the best few.
-        self._soften(out[:SOFT_CANDIDATES], idf, norm)
+        self._soften(out[: self.config.soft_candidates], idf, norm)
         for c in out:
             c.score = self._score(c, scope)
-            c.score -= GLUED_PENALTY * min(3, len(_GLUED.findall(c.text)))
+            c.score -= self.config.glued_penalty * min(3, len(_GLUED.findall(c.text)))
             if _is_heading(c):
-                c.score -= HEADING_PENALTY
+                c.score -= self.config.heading_penalty
             else:
                 self._fill_slots(
                     c, labels or ("PERSON",), terms, question_words, typed=bool(labels)
                 )
             if labels:  # the first label is the one the question most likely wants
                 if c.short is None:
-                    c.score -= TYPE_MISSING
+                    c.score -= self.config.type_missing
                 elif c.short.label == labels[0]:
-                    c.score += TYPE_BONUS
+                    c.score += self.config.type_bonus
                 else:
-                    c.score -= TYPE_MISSING / 2
+                    c.score -= self.config.type_missing / 2
         out.sort(key=lambda c: -c.score)
         return out
 
@@ -228,9 +196,13 @@ class Answerer:
         return out
 
     def _score(self, c: Candidate, scope: dict[str, float]) -> float:
-        score = W_DENSE * c.dense + W_LEXICAL * c.lexical + W_RETRIEVAL * c.retrieval
+        score = (
+            self.config.w_dense * c.dense
+            + self.config.w_lexical * c.lexical
+            + self.config.w_retrieval * c.retrieval
+        )
         if scope:
-            score += SCOPE_BONUS * scope.get(c.paragraph.doc, 0.0)
+            score += self.config.scope_bonus * scope.get(c.paragraph.doc, 0.0)
         return score
 
     def _soften(self, cands: list[Candidate], idf: dict[str, float], norm: float) -> None:
@@ -254,7 +226,9 @@ class Answerer:
             for qw in missing[id(c)]:  # "Monday" is close to "Tuesday", never it: skipped
                 best = float(np.max(matrix @ vectors[qw.word]))
                 credit += (
-                    idf[qw.word] * SOFT_MAX * min(1.0, max(0.0, (best - SOFT_FLOOR) / SOFT_SPAN))
+                    idf[qw.word]
+                    * self.config.soft_max
+                    * min(1.0, max(0.0, (best - self.config.soft_floor) / self.config.soft_span))
                 )
             c.lexical = min(1.0, c.lexical + credit / norm)
 
@@ -264,49 +238,14 @@ class Answerer:
         from qabot.ingest.embedding import embed
 
         table, rows = self.index.word_vectors, self.index.words
-        if len(self._word_vectors) > WORD_CACHE:  # before the look-up: every word must be there
+        if (
+            len(self._word_vectors) > self.config.word_cache
+        ):  # before the look-up: every word must be there
             self._word_vectors.clear()
         missing = sorted(w for w in words if w not in rows and w not in self._word_vectors)
         if missing:
             self._word_vectors.update(zip(missing, embed(missing), strict=True))
         return {w: table[rows[w]] if w in rows else self._word_vectors[w] for w in words}
-
-    def _scope(self, question: str) -> dict[str, float]:
-        """How well each document matches a source the question names ("the AP report")."""
-        m = _SCOPE.search(question)
-        if not m:
-            return {}
-        wanted = {t for t in tokens.terms(m.group("name") or m.group("topic") or "")} - _SCOPE_NOISE
-        if not wanted:
-            return {}
-        in_text = {t: self._docs_with(t) for t in wanted}
-        found: dict[str, float] = {}
-        for name in self.index.manifest.files:
-            title_terms = set(tokens.terms(self.index.title(name)))
-            found[name] = sum(
-                1.0 if t in title_terms else 0.6 if name in in_text[t] else 0.0 for t in wanted
-            ) / len(wanted)
-        return found
-
-    def _docs_with(self, term: str) -> set[str]:
-        """Documents with ``term`` in their text: its BM25 row lists the paragraphs that have
-        it (reading every paragraph's terms instead was a corpus scan at 1M paragraphs)."""
-        bm25 = self.retriever.bm25
-        tid = bm25.vocabulary.get(term) if bm25 else None
-        if tid is None:
-            return set()
-        pids = np.asarray(bm25.indices[bm25.indptr[tid] : bm25.indptr[tid + 1]])
-        names, owner = self._paragraph_docs
-        return {names[k] for k in np.unique(owner[pids]).tolist()}
-
-    @cached_property
-    def _paragraph_docs(self) -> tuple[list[str], np.ndarray]:
-        """Document names, and for each paragraph id the position of its document there."""
-        names = list(self.index.doc_paragraphs)
-        owner = np.zeros(len(self.index.paragraphs), dtype=np.int32)
-        for k, ids in enumerate(self.index.doc_paragraphs.values()):
-            owner[ids if isinstance(ids, list) else slice(ids.start, ids.stop)] = k
-        return names, owner
 
     def _fill_slots(
         self,
@@ -344,7 +283,7 @@ class Answerer:
             near = frozenset(
                 tokens.stem(tokens.fold(in_sentence[i][2]))
                 for i in matched
-                if lo - WINDOW <= i <= hi + WINDOW and not lo <= i <= hi
+                if lo - self.config.window <= i <= hi + self.config.window and not lo <= i <= hi
             )
             value = text[e.start - base : e.end - base]
             if near:
@@ -361,78 +300,54 @@ class Answerer:
 
     # ------------------------------------------------------------------ answers
 
-    def answer(
-        self, candidates: list[Candidate], question: str
-    ) -> tuple[list[Answer], bool, bool, str]:
+    def answer(self, candidates: list[Candidate], question: str) -> AnswerSet:
         """Ranked answers, and whether qabot abstains and whether sources conflict."""
-        if not candidates or candidates[0].score < ABSTAIN_BELOW:
+        if not candidates or candidates[0].score < self.config.abstain_below:
             best = f"{candidates[0].score:.2f}" if candidates else "none"
-            return (
+            return AnswerSet(
                 [],
                 True,
                 False,
-                f"no sentence answers well enough (best {best} < {ABSTAIN_BELOW})",
+                f"no sentence answers well enough (best {best} < {self.config.abstain_below})",
             )
         labels = expected_labels(question)
         top = candidates[0].score
-        shown = [c for c in candidates[:5] if c.score >= CONFLICT_RATIO * top]
+        shown = [c for c in candidates[:5] if c.score >= self.config.conflict_ratio * top]
         # A wanted entity counts only in a sentence about the question: a date in a sentence
         # about something else ("almost six months" for "When did Netanyahu publish the
         # video?") answers nothing, however close its score comes to the best.
-        if labels and not any(c.short and c.lexical >= TYPED_MIN_COVERAGE for c in shown):
-            return [], True, False, f"no {'/'.join(labels[:2])} in a sentence about the question"
+        if labels and not any(
+            c.short and c.lexical >= self.config.typed_min_coverage for c in shown
+        ):
+            note = f"no {'/'.join(labels[:2])} in a sentence about the question"
+            return AnswerSet([], True, False, note)
         groups: list[list[Candidate]] = []
         for c in candidates:
-            if c.score < CITE_RATIO * top:
+            if c.score < self.config.cite_ratio * top:
                 break
             for g in groups:
-                if _same_fact(g[0], c):
+                if _same_fact(g[0], c, self.config.same_sentence_cosine):
                     g.append(c)
                     break
             else:
                 groups.append([c])
-        answers = [self._to_answer(g) for g in groups[:MAX_ANSWERS]]
+        answers = [self._to_answer(g) for g in groups[: self.config.max_answers]]
         # A rival that lacks a day or month the question names and the best answer has
         # ("on Tuesday") is about another occasion (Monday's meeting), not a disagreement.
         dated = {qw.word for qw in candidates[0].missing}
         leaders = [
             g[0]
             for g in groups
-            if g[0].score >= CONFLICT_RATIO * top
+            if g[0].score >= self.config.conflict_ratio * top
             and all(qw.word in dated for qw in g[0].missing if tokens.closed_class(qw.word))
         ]
-        conflict = self._slot_conflict(leaders, 1 if labels else 2) or (
-            bool(_YES_NO.search(question)) and _polarity_conflict(leaders, question)
-        )
-        return answers, False, conflict, ""
-
-    def _slot_conflict(self, leaders: list[Candidate], shared: int) -> bool:
-        """Two strong answers put different names next to the same words of the question.
-
-        ``shared`` is how many question words the two names' neighbourhoods must have in common:
-        one when the question asks for that kind of name, two when it does not; and they must
-        carry most of the weight of both ("Prime Minister X" does not rival "Defense Minister Y").
-        """
-
-        def weight(words: frozenset[str]) -> float:
-            return sum(self.retriever.word_idf(QueryWord(w, {w: 1.0}, 1.0)) for w in words)
-
-        for i, a in enumerate(leaders):
-            for b in leaders[i + 1 :]:
-                if a.paragraph.doc == b.paragraph.doc and a.start == b.start:
-                    continue
-                for va, na in a.fillers:
-                    if any(same_value(va, vb) for vb, _ in b.fillers):
-                        continue
-                    for vb, nb in b.fillers:
-                        common = na & nb
-                        if (
-                            len(common) >= shared
-                            and weight(common) >= SLOT_OVERLAP * weight(na | nb)
-                            and not any(same_value(vb, x) for x, _ in a.fillers)
-                        ):
-                            return True
-        return False
+        conflict = slot_conflict(
+            leaders,
+            1 if labels else 2,
+            lambda w: self.retriever.word_idf(QueryWord(w, {w: 1.0}, 1.0)),
+            self.config.slot_overlap,
+        ) or (bool(YES_NO.search(question)) and polarity_conflict(leaders, question))
+        return AnswerSet(answers, False, conflict)
 
     def _to_answer(self, group: list[Candidate]) -> Answer:
         lead = group[0]
@@ -507,34 +422,7 @@ def _merge_lists(entities: list[Entity], text: str, base: int) -> list[Entity]:
     return merged
 
 
-def same_value(a: str, b: str) -> bool:
-    """Two short answers name the same thing (spelling variants allowed)."""
-    fa, fb = tokens.fold(a), tokens.fold(b)
-    if fa == fb:
-        return True
-    short, long_ = sorted((fa, fb), key=len)
-    return fuzz.ratio(fa, fb) >= 80 or (len(short) >= 5 and fuzz.partial_ratio(short, long_) >= 85)
-
-
-def _same_fact(a: Candidate, b: Candidate) -> bool:
+def _same_fact(a: Candidate, b: Candidate, same_sentence_cosine: float) -> bool:
     if a.short and b.short:
         return same_value(a.short.text, b.short.text)
-    return float(a.vector @ b.vector) >= SAME_SENTENCE_COSINE
-
-
-def _polarity_conflict(leaders: list[Candidate], question: str) -> bool:
-    """Of strong answers to a yes/no question, one negates a question word another affirms."""
-    # only the question's lowercase words: predicates ("defeated"), not names
-    lower = " ".join(w for w in question.split() if w[:1].islower())
-    q_terms = {tokens.stem(w) for w in tokens.words(lower) if w not in tokens.STOPWORDS}
-    negated: set[str] = set()
-    affirmed: set[str] = set()
-    for c in leaders[:4]:
-        words = list(_WORD.finditer(c.text))
-        for i, m in enumerate(words):
-            t = tokens.stem(tokens.fold(m.group()))
-            if t not in q_terms:
-                continue
-            before = c.text[words[max(0, i - 3)].start() : m.start()]
-            (negated if _NEGATION.search(before) else affirmed).add(t)
-    return bool(negated & affirmed)
+    return float(a.vector @ b.vector) >= same_sentence_cosine

@@ -167,7 +167,7 @@ class Reader:
                 inter_threads=self.workers,
                 intra_threads=1,
             )
-            with np.load(model / "head.npz") as head:
+            with np.load(model / "head.npz", allow_pickle=False) as head:
                 self.weight = head["weight"]
                 self.bias = head["bias"]
         except (RuntimeError, ValueError, OSError) as exc:

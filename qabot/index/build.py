@@ -1,23 +1,4 @@
-"""Build, update, persist and load the hybrid index.
-
-On disk (no pickle anywhere)::
-
-    index/
-      CURRENT              name of the live generation folder (switched atomically)
-      .lock                flock held while a rebuild runs; says which pid and stage
-      gen-<time>-<pid>/    a complete generation (only ever renamed into place whole)
-        manifest.json      format, model, dimension, source files (sha256, size), checksums
-                           of the data files, and a seal (sha256 of the manifest itself)
-        corpus.sqlite      paragraphs (text, sentences, entities, BM25 terms), the word
-                           table's words, the fuzzy vocabulary, the BM25 matrix's terms
-        paragraphs.faiss   unit vectors of paragraphs: IndexFlatIP (exact cosine), or above
-                           ``vectors.FLAT_MAX`` paragraphs IVF-SQ8 (faiss format)
-        sentences.npy      unit vectors of sentences, float32, row = sentence id
-        sentence_offsets.npy  first sentence row of each paragraph (n + 1 entries)
-        sentences.faiss    IVF-SQ8 over the sentence vectors, above ``vectors.FLAT_MAX``
-        words.npy          a vector for every content word of the corpus (the answerer's)
-        bm25_*.npy         the BM25 matrix (CSR arrays and idf, rank-bm25's floats)
-      tmp-<time>-<pid>/    a generation being written; never read, swept by the next run
+"""Build and update the hybrid index: one new generation per run, swapped in whole.
 
 A rebuild writes a new generation in ``tmp-*``, fsyncs it, renames it to ``gen-*`` and then
 replaces ``CURRENT`` (write a temp file, fsync, rename): a rebuild killed at any moment leaves
@@ -25,7 +6,7 @@ the previous index loadable, and the next run sweeps what it left. Readers take 
 read ``CURRENT`` once and every file from that one immutable generation, each verified
 against the manifest before it is parsed, so they see the old index or the new, never a mix.
 Only new or changed files are cleaned, annotated and embedded; everything else is copied
-from the old index. What the files hold and how they are read: ``qabot.index.storage``.
+from the old index. The files of a generation and how they are read: ``qabot.index.storage``.
 """
 
 from __future__ import annotations
@@ -230,18 +211,21 @@ def update_index(
     rebuild: bool = False,
     progress: Progress | None = None,
     wait_seconds: float = LOCK_WAIT_SECONDS,
+    flat_max: int | None = None,
 ) -> IndexReport:
     """Bring the index at ``index_dir`` in line with ``seeds_dir``; see the module docstring.
 
     A second rebuild of the same index waits up to ``wait_seconds`` for the first, then
     raises QabotError. Disk errors (full, read-only) are one-line QabotErrors too.
+    ``flat_max``: exact vector search up to this many vectors, IVF above
+    (``vectors.FLAT_MAX`` when None).
     """
     check_index_dir(index_dir)
     with index_lock(index_dir, wait_seconds) as lock:
-        return _update_locked(seeds_dir, index_dir, rebuild, progress, lock)
+        return _update_locked(seeds_dir, index_dir, rebuild, progress, lock, flat_max)
 
 
-def write_index(index_dir: Path, index: CorpusIndex) -> None:
+def write_index(index_dir: Path, index: CorpusIndex, flat_max: int | None = None) -> None:
     """Write an index made in memory as the live generation of ``index_dir``, the way
     ``update_index`` writes one (``qabot bench`` loads its synthetic archives from disk)."""
     check_index_dir(index_dir)
@@ -249,7 +233,7 @@ def write_index(index_dir: Path, index: CorpusIndex) -> None:
         parts = list(_parts_from_index(index).values())
         words = sorted(index.words, key=index.words.__getitem__)
         rows = np.array([index.words[w] for w in words], dtype=np.int64)
-        _write_generation(index_dir, parts, [], (words, index.word_vectors[rows]), lock)
+        _write_generation(index_dir, parts, [], (words, index.word_vectors[rows]), lock, flat_max)
 
 
 def _update_locked(
@@ -258,6 +242,7 @@ def _update_locked(
     rebuild: bool,
     progress: Progress | None,
     lock: IndexLock,
+    flat_max: int | None = None,
 ) -> IndexReport:
     started = time.perf_counter()
     report = IndexReport()
@@ -329,7 +314,7 @@ def _update_locked(
                 _rewrite_manifest(old, ordered)
         else:
             words = _word_table(ordered, old, progress, lock)
-            _write_generation(index_dir, ordered, report.skipped, words, lock)
+            _write_generation(index_dir, ordered, report.skipped, words, lock, flat_max)
     except (OSError, sqlite3.Error) as exc:  # disk full, read-only folder, ...
         raise QabotError(f"cannot write the index at {index_dir}: {one_line(exc)}") from exc
     report.paragraphs = sum(len(p.paragraphs) for p in ordered)
@@ -382,6 +367,7 @@ def _write_generation(
     skipped: list[SkippedFile],
     words: tuple[list[str], np.ndarray],
     lock: IndexLock,
+    flat_max: int | None = None,
 ) -> None:
     """Write a generation beside the live one, then switch ``CURRENT`` to it."""
     import faiss
@@ -413,9 +399,10 @@ def _write_generation(
         )
         lock.stage("writing")
         files = list(DATA_FILES)
-        faiss.write_index(qabot_vectors.build(p_vecs), str(tmp / "paragraphs.faiss"))
-        if len(s_vecs) > qabot_vectors.FLAT_MAX:  # below it the retriever scans sentences.npy
-            faiss.write_index(qabot_vectors.build(s_vecs), str(tmp / SENTENCE_INDEX))
+        limit = qabot_vectors.FLAT_MAX if flat_max is None else flat_max
+        faiss.write_index(qabot_vectors.build(p_vecs, limit), str(tmp / "paragraphs.faiss"))
+        if len(s_vecs) > limit:  # below it the retriever scans sentences.npy
+            faiss.write_index(qabot_vectors.build(s_vecs, limit), str(tmp / SENTENCE_INDEX))
             files.append(SENTENCE_INDEX)
         arrays = {
             "sentences.npy": s_vecs.astype(np.float32, copy=False),

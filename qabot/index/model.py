@@ -47,7 +47,6 @@ STAGES = (
 )
 
 
-
 def one_line(exc: BaseException) -> str:
     """An exception's message squeezed onto one line (sqlite and faiss messages may wrap)."""
     text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)

@@ -1,5 +1,24 @@
 """The files of an index generation: how each is written, and how it is read back.
 
+On disk (no pickle anywhere)::
+
+    index/
+      CURRENT              name of the live generation folder (switched atomically)
+      .lock                flock held while a rebuild runs; says which pid and stage
+      gen-<time>-<pid>/    a complete generation (only ever renamed into place whole)
+        manifest.json      format, model, dimension, source files (sha256, size), checksums
+                           of the data files, and a seal (sha256 of the manifest itself)
+        corpus.sqlite      paragraphs (text, sentences, entities, BM25 terms), the word
+                           table's words, the fuzzy vocabulary, the BM25 matrix's terms
+        paragraphs.faiss   unit vectors of paragraphs: IndexFlatIP (exact cosine), or above
+                           ``vectors.FLAT_MAX`` paragraphs IVF-SQ8 (faiss format)
+        sentences.npy      unit vectors of sentences, float32, row = sentence id
+        sentence_offsets.npy  first sentence row of each paragraph (n + 1 entries)
+        sentences.faiss    IVF-SQ8 over the sentence vectors, above ``vectors.FLAT_MAX``
+        words.npy          a vector for every content word of the corpus (the answerer's)
+        bm25_*.npy         the BM25 matrix (CSR arrays and idf, rank-bm25's floats)
+      tmp-<time>-<pid>/    a generation being written; never read, swept by the next run
+
 ``corpus.sqlite`` holds the text side: paragraphs (with their sentences, entities and BM25
 terms), the rows of the word-vector table, the fuzzy vocabulary and the BM25 matrix's terms.
 NumPy ``.npy`` files hold the arrays (sentence and word vectors, sentence offsets, the BM25

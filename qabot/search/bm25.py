@@ -17,20 +17,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import chain
-from typing import NamedTuple
 
 import numpy as np
 
 K1 = 1.5
 B = 0.75
 EPSILON = 0.25
-
-
-class TopK(NamedTuple):
-    """Document ids, best first, and their scores."""
-
-    ids: np.ndarray
-    scores: np.ndarray
 
 
 class BM25Matrix:
@@ -163,17 +155,3 @@ def _okapi_idf(words: list[str], df: np.ndarray, n: int, epsilon: float) -> dict
     for word in negative:
         idf[word] = eps
     return idf
-
-
-def top_k(scores: np.ndarray, k: int, above: float | None = 0.0) -> TopK:
-    """The ``k`` best scores over ``above`` (every score when None), ties to the lower id
-    (as a stable full sort would). BM25's zero means no match; the exact vector search
-    passes None, which also spares it a filtered copy of every score."""
-    ids = np.arange(len(scores)) if above is None else np.flatnonzero(scores > above)
-    sub = scores if above is None else scores[ids]
-    if len(ids) > k > 0:
-        kth = np.partition(sub, len(sub) - k)[len(sub) - k]
-        keep = np.flatnonzero(sub >= kth)
-        ids, sub = ids[keep], sub[keep]
-    order = np.argsort(-sub, kind="stable")[: max(k, 0)]
-    return TopK(ids[order], sub[order])

@@ -2,10 +2,11 @@
 
 BM25 is rank-bm25's BM25Okapi, computed by the sparse engine of ``qabot.search.bm25`` (same scores,
 without a Python loop over every paragraph). Raw BM25 and cosine scores live on different
-scales, so they are fused by rank (RRF, k=60) and each hit keeps its raw scores and ranks
-for display. Misspelled or variant names ("Galant", "Lloyd Austen", "Rafa") are met by
-expanding query words to corpus words within a small edit distance, and known nicknames
-("Bibi") through a small alias table.
+scales, so they are fused by rank (``qabot.search.ranking.rrf``, k=60) and each hit keeps its
+raw scores and ranks for display. Misspelled or variant names ("Galant", "Lloyd Austen",
+"Rafa") are met by expanding query words to corpus words within a small edit distance, and
+known nicknames ("Bibi") through a small alias table. The tuning constants are a
+``RetrieverConfig``.
 """
 
 from __future__ import annotations
@@ -20,14 +21,26 @@ import numpy as np
 
 from qabot.index.model import CorpusIndex
 from qabot.records import Hit
-from qabot.search import tokens
+from qabot.search import ranking, tokens
 from qabot.search import vectors as qabot_vectors
-from qabot.search.bm25 import BM25Matrix, top_k
+from qabot.search.bm25 import BM25Matrix
 from qabot.search.spelling import Spelling
 
-RRF_K = 60
-CANDIDATES = 50  # per retriever, before fusion
 MODES = ("bm25", "dense", "hybrid")  # for ``Retriever.rank``
+
+
+@dataclass(frozen=True)
+class RetrieverConfig:
+    """The retriever's tuning constants; the defaults are what qabot runs with."""
+
+    rrf_k: int = ranking.RRF_K  # reciprocal-rank fusion constant
+    candidates: int = 50  # paragraphs per retriever, before fusion
+    sentences_per_candidate: int = 3  # sentence hits searched per paragraph candidate
+    fuzzy_min_length: int = 4  # shorter query words get no spelling variants
+    one_edit_max_length: int = 6  # words up to this long get 1 edit, longer ones 2
+    known_variant_weight: float = 0.5  # of variants of a word the corpus has
+    unknown_variant_weight: float = 0.9  # of variants of a word it lacks (a likely misspelling)
+    sentence_flat_max: int | None = None  # exact sentence scan up to here (None: vectors')
 
 
 @dataclass(frozen=True)
@@ -67,8 +80,9 @@ def load_aliases() -> dict[str, list[str]]:
 
 
 class Retriever:
-    def __init__(self, index: CorpusIndex) -> None:
+    def __init__(self, index: CorpusIndex, config: RetrieverConfig | None = None) -> None:
         self.index = index
+        self.config = config or RetrieverConfig()
         self.aliases = load_aliases()
 
     @cached_property
@@ -98,6 +112,7 @@ class Retriever:
 
     def analyze(self, text: str, weight: float = 1.0) -> list[QueryWord]:
         """Content words of ``text`` with their spelling variants and aliases in the corpus."""
+        cfg = self.config
         out: dict[str, QueryWord] = {}
         for word in tokens.words(text):
             if word in tokens.STOPWORDS or word in out:
@@ -106,15 +121,15 @@ class Retriever:
             for alias in self.aliases.get(word, []):
                 for t in tokens.terms(alias):
                     variants[t] = weight
-            if len(word) >= 4 and word.isalpha():
+            if len(word) >= cfg.fuzzy_min_length and word.isalpha():
                 known = word in self.vocabulary
-                max_edits = 1 if len(word) <= 6 else 2
+                # a known word's variants count less: they may be other words
+                share = cfg.known_variant_weight if known else cfg.unknown_variant_weight
+                max_edits = 1 if len(word) <= cfg.one_edit_max_length else 2
                 for cand, _ in self.spelling.near(word, max_edits):
                     if tokens.distinct(word, cand):  # "tuesday" is no misspelling of "thursday"
                         continue
-                    stem = self.vocabulary[cand]
-                    # a known word's variants count less: they may be other words
-                    variants.setdefault(stem, weight * (0.5 if known else 0.9))
+                    variants.setdefault(self.vocabulary[cand], weight * share)
             out[word] = QueryWord(word, variants, weight)
         return list(out.values())
 
@@ -133,12 +148,12 @@ class Retriever:
     @cached_property
     def sentence_vectors(self) -> Any:
         """The sentence vectors' search index, chosen by size as for paragraphs: an exact scan
-        up to ``vectors.FLAT_MAX`` sentences, IVF-SQ8 above (a flat scan of 3M sentences would
-        cost ~0.2 s a question). The IVF is built at index time (~1 min a million); a flat
-        one is a copy of the vectors, made here."""
+        up to ``config.sentence_flat_max`` sentences (``vectors.FLAT_MAX`` by default), IVF-SQ8
+        above (a flat scan of 3M sentences would cost ~0.2 s a question). The IVF is built at
+        index time (~1 min a million); a flat one is a copy of the vectors, made here."""
         if self.index.sentence_search is not None:
             return self.index.sentence_search
-        return qabot_vectors.build(self.index.sentence_vectors)
+        return qabot_vectors.build(self.index.sentence_vectors, self.config.sentence_flat_max)
 
     @cached_property
     def _sentence_paragraph(self) -> np.ndarray:
@@ -150,7 +165,7 @@ class Retriever:
         n = len(self.index.paragraphs)
         if n == 0:
             return []
-        depth = min(CANDIDATES, n)
+        depth = min(self.config.candidates, n)
         bm25_scores = self._bm25_scores(query)
         dense_scores = self._dense_scores(query, depth)
         return self._fuse(
@@ -165,14 +180,15 @@ class Retriever:
         """Paragraphs ranked by BM25 alone, dense alone or both (RRF), to depth ``k``.
 
         For retrieval benchmarks, which score each retriever on its own and look deeper than
-        ``search``'s 50 candidates. ``hybrid`` fuses both lists cut at ``max(k, 50)``.
+        ``search``'s ``config.candidates`` (50). ``hybrid`` fuses both lists cut at
+        ``max(k, config.candidates)``.
         """
         if mode not in MODES:
             raise ValueError(f"unknown retrieval mode {mode!r}; one of {', '.join(MODES)}")
         n = len(self.index.paragraphs)
         if n == 0:
             return []
-        depth = min(max(k, CANDIDATES) if mode == "hybrid" else k, n)
+        depth = min(max(k, self.config.candidates) if mode == "hybrid" else k, n)
         bm25_scores = self._bm25_scores(query) if mode != "dense" else np.zeros(n)
         bm25_order = self._bm25_order(bm25_scores, depth) if mode != "dense" else []
         dense_scores = self._dense_scores(query, depth) if mode != "bm25" else {}
@@ -186,7 +202,7 @@ class Retriever:
 
     @staticmethod
     def _bm25_order(scores: np.ndarray, depth: int) -> list[int]:
-        return top_k(scores, depth).ids.tolist()
+        return ranking.top_k(scores, depth).ids.tolist()
 
     def _dense_scores(self, query: Query, depth: int) -> dict[int, float]:
         # A paragraph's dense score is the best of its own cosine and its sentences' cosines:
@@ -196,7 +212,8 @@ class Retriever:
         dense_scores = {int(i): float(s) for i, s in zip(ids[0], sims[0], strict=True) if i >= 0}
         n_sent = self.index.sentence_vectors.shape[0]
         if n_sent:
-            s_sims, s_ids = qabot_vectors.search(self.sentence_vectors, qv, min(n_sent, depth * 3))
+            s_depth = min(n_sent, depth * self.config.sentences_per_candidate)
+            s_sims, s_ids = qabot_vectors.search(self.sentence_vectors, qv, s_depth)
             for i, s in zip(s_ids[0], s_sims[0], strict=True):
                 if i >= 0:
                     pid = int(self._sentence_paragraph[i])
@@ -212,11 +229,9 @@ class Retriever:
         dense_order: list[int],
     ) -> list[Hit]:
         """Reciprocal-rank fusion of the two rankings, best first."""
-        bm25_rank = {pid: r + 1 for r, pid in enumerate(bm25_order)}
-        dense_rank = {pid: r + 1 for r, pid in enumerate(dense_order)}
+        bm25_rank, dense_rank = ranking.ranks(bm25_order), ranking.ranks(dense_order)
         hits: list[Hit] = []
-        for pid in set(bm25_rank) | set(dense_rank):
-            fused = sum(1.0 / (RRF_K + r[pid]) for r in (bm25_rank, dense_rank) if pid in r)
+        for pid, fused in ranking.rrf((bm25_rank, dense_rank), self.config.rrf_k).items():
             dense = dense_scores.get(pid)
             if dense is None:
                 dense = float(self.index.paragraph_vectors.reconstruct(pid) @ query.vector)

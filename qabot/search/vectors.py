@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from qabot.search.ranking import top_k
+
 FLAT_MAX = 100_000  # exact search up to here (~6 ms a scan); see docs/PERFORMANCE.md
 NPROBE = 32  # cells visited per query: recall@10 0.969, 1.3 ms at IVF2048 over 1M vectors
 TRAIN_PER_CELL = 40  # k-means training sample per cell (faiss warns below 39)
@@ -68,7 +70,8 @@ def build_threads() -> int:
 
 def build(vectors: np.ndarray, flat_max: int | None = None) -> Any:
     """The index qabot searches for ``vectors`` (unit rows, float32), filled, on
-    ``build_threads()`` threads (IVF over 400k vectors: 22.7 s on one, 11.8 on two)."""
+    ``build_threads()`` threads (IVF over 400k vectors: 22.7 s on one, 11.8 on two): exact
+    up to ``flat_max`` vectors (``FLAT_MAX`` when None), IVF-SQ8 above."""
     import faiss
     from faiss.contrib.ivf_tools import add_preassigned
 
@@ -166,8 +169,6 @@ def _exact_search(rows: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarr
     in id order (a story copied into two files has two equal vectors: the first file's
     comes first, at the cut-off too; faiss's own order of ties differs), padded with
     -FLT_MAX and id -1. A NaN score counts as no result, as in faiss."""
-    from qabot.search.bm25 import top_k
-
     scores = rows @ query
     scores[np.isnan(scores)] = -np.inf
     best = top_k(scores, k, above=None)

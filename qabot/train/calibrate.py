@@ -24,8 +24,9 @@ import numpy as np
 from qabot.answer import facts
 from qabot.answer.reader import Reader, Thresholds
 from qabot.answer.reader_inputs import Reading
-from qabot.train.examples import TrainQuestion, normalize
-from qabot.train.loop import f1
+from qabot.measure.metrics import normalize_answer as normalize
+from qabot.measure.metrics import token_f1 as f1
+from qabot.train.examples import TrainQuestion
 
 FALSE_CONFLICT = 0.02
 

@@ -14,12 +14,12 @@ import hashlib
 import json
 import os
 import re
-import string
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from qabot.errors import QabotError
+from qabot.measure.metrics import normalize_answer as normalize
 
 SETS = {
     "new_wiki": "squadshifts/new_wiki_v1.0.json.gz",
@@ -62,13 +62,6 @@ def data_root() -> Path:
     if os.environ.get("QABOT_TRAIN"):
         return Path(os.environ["QABOT_TRAIN"])
     return Path(__file__).resolve().parents[3] / "shared" / "train"
-
-
-def normalize(text: str) -> str:
-    """SQuAD's answer normalisation: lower case, no punctuation, articles or extra space."""
-    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
 
 
 def _held_out(key: str) -> bool:

@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 
 from qabot.answer.reader_inputs import NEG, WindowConfig, WindowMaker, decode
+from qabot.measure.metrics import token_f1 as f1
 from qabot.train.batches import Group, Plan, collate, make_group
-from qabot.train.examples import TrainQuestion, normalize
+from qabot.train.examples import TrainQuestion
 
 
 @dataclass(frozen=True)
@@ -235,7 +236,7 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_([p for _, p in _named_trainable(model)], 1.0)
                 opt.step()
                 opt.zero_grad(set_to_none=True)
-                self.losses.append(round(float(loss), 4))
+                self.losses.append(round(float(loss.detach()), 4))
                 done_rows += batch.rows
             step += 1
             if step % self.config.checkpoint_every == 0 or step == last:
@@ -287,19 +288,6 @@ def torch_logits(model: Any, windows: list[Any]) -> tuple[np.ndarray, np.ndarray
     with torch.no_grad():
         s, e = model(torch.from_numpy(ids), torch.from_numpy(types), torch.from_numpy(mask))
     return s.numpy(), e.numpy()
-
-
-def f1(pred: str, golds: list[str]) -> float:
-    """SQuAD's token F1 against the best of the gold answers."""
-    best = 0.0
-    p = normalize(pred).split()
-    for g in golds:
-        t = normalize(g).split()
-        common = sum(min(p.count(w), t.count(w)) for w in set(p))
-        if common:
-            prec, rec = common / len(p), common / len(t)
-            best = max(best, 2 * prec * rec / (prec + rec))
-    return best
 
 
 def evaluate(model: Any, held: list[TrainQuestion], maker: WindowMaker) -> dict[str, float]:

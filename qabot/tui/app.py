@@ -1,4 +1,4 @@
-"""The chat app: a thin shell over ``QABot.ask``; all slow work runs in worker threads.
+"""The chat app: a thin shell over ``qabot.api.QABot``; all slow work runs in worker threads.
 
 The window paints at once; the index and model load in a worker while the user types, and
 questions asked before they are ready wait their turn. Answering and rebuilding run in workers
@@ -23,17 +23,17 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, ProgressBar, Static
 from textual.worker import NoActiveWorker, get_current_worker
 
-from qabot.answer.conversation import clean_question
+from qabot.api import QABot, clean_question
 from qabot.errors import QabotError
 from qabot.present.display import safe
+from qabot.present.markdown import to_markdown
+from qabot.present.report import describe
 from qabot.tui import views
-from qabot.tui.export import to_markdown
 from qabot.tui.screens import ArticleScreen, HelpScreen
 from qabot.tui.widgets import ChatLog, EvidencePanel, QuestionInput, SpanItem, TurnView
 
 if TYPE_CHECKING:
-    from qabot.api import QABot
-    from qabot.index.model import IndexReport
+    from qabot.api import IndexReport
     from qabot.records import AskResult
 
 HISTORY_TURNS = 3  # earlier questions a follow-up may lean on, as in the line chat
@@ -175,16 +175,12 @@ class QabotApp(App[None]):
 
     @work(thread=True, exclusive=True, group="index")
     def load(self) -> None:
-        from qabot.api import QABot
-
         try:
             bot = QABot(self.seeds_dir, self.index_dir, progress=self._progress)
             self._report(self._set_status, Content.styled("loading the embedding model…", "italic"))
-            from qabot.ingest.embedding import embed
-
             if _closing():  # loading the model cannot be stopped half way: do not start it
                 return
-            embed(["qabot"])  # so that the first question does not wait for the encoder to load
+            bot.warm_up()  # so that the first question does not wait for the encoder to load
         except _Cancelled:
             return
         except QabotError as exc:
@@ -197,14 +193,12 @@ class QabotApp(App[None]):
 
     @work(thread=True, exclusive=True, group="index")
     def rebuild(self, from_scratch: bool = False) -> None:
-        from qabot.api import QABot
-        from qabot.index.build import update_index
-
         try:
-            report = update_index(
-                self.seeds_dir, self.index_dir, rebuild=from_scratch, progress=self._progress
-            )
-            bot = QABot(self.seeds_dir, self.index_dir, refresh=False)
+            # a new bot, swapped in when ready: the current one answers until then
+            bot = QABot(self.seeds_dir, self.index_dir, lazy=True)
+            update = bot.rebuild if from_scratch else bot.refresh
+            report = update(progress=self._progress)
+            bot.load()
         except _Cancelled:
             return
         except QabotError as exc:
@@ -222,10 +216,8 @@ class QabotApp(App[None]):
 
     @work(thread=True, exclusive=True, group="seeds")
     def _stat_seeds(self, bot: QABot) -> None:
-        from qabot.index.load import is_stale
-
         try:
-            stale = is_stale(self.seeds_dir, bot.index.manifest)
+            stale = bot.is_stale()
         except Exception:  # a folder being moved or edited: look again next time
             return
         if stale:
@@ -253,24 +245,21 @@ class QabotApp(App[None]):
         self._stale_shown = False
         self._set_status(self._index_summary(bot))
         if report is not None:
-            changed = len(report.added) + len(report.changed) + len(report.removed)
             self._say(
-                f"index: {len(report.added)} added, {len(report.changed)} changed, "
-                f"{len(report.removed)} removed, {len(report.unchanged)} unchanged"
-                + (f"; {len(report.skipped)} files skipped" if report.skipped else ""),
-                title="index up to date" if changed else "index checked",
+                describe(report, brief=True),
+                title="index up to date" if report.touched else "index checked",
             )
         waiting, self._waiting = self._waiting, []
         for turn, question, history in waiting:
             self.answer(turn, question, history)
 
     def _index_summary(self, bot: QABot) -> Content:
-        m = bot.index.manifest
-        skipped = f" · {len(m.skipped)} skipped" if m.skipped else ""
+        s = bot.summary()
+        skipped = f" · {s.skipped} skipped" if s.skipped else ""
         return Content.assemble(
-            (f"{len(m.files)} documents", "bold"),
-            f" · {m.paragraphs} paragraphs · {m.sentences} sentences{skipped}"
-            f" · built {views.local_time(m.created)} · {safe(str(self.index_dir))}",
+            (f"{s.documents} documents", "bold"),
+            f" · {s.paragraphs} paragraphs · {s.sentences} sentences{skipped}"
+            f" · built {views.local_time(s.built)} · {safe(str(s.index_dir))}",
         )
 
     def _failed(self, message: str) -> None:
@@ -382,7 +371,8 @@ class QabotApp(App[None]):
 
     @on(SpanItem.Opened)
     def opened(self, event: SpanItem.Opened) -> None:
-        self.push_screen(ArticleScreen(self.seeds_dir, event.item.span))
+        if self.bot is not None:  # always so: the answer on screen came from a bot
+            self.push_screen(ArticleScreen(self.bot.document_text, event.item.span))
 
     # ------------------------------------------------------------------ actions
 

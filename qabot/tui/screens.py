@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -44,9 +44,11 @@ class ArticleScreen(Screen[None]):
 
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Back to the chat")]
 
-    def __init__(self, seeds_dir: Path, span: Span) -> None:
+    def __init__(self, read: Callable[[str], str], span: Span) -> None:
+        """``read``: the text of a corpus file by name (``QABot.document_text``), the text
+        the span's offsets index into."""
         super().__init__()
-        self.seeds_dir = seeds_dir
+        self.read = read
         self.span = span
 
     def compose(self) -> ComposeResult:
@@ -63,12 +65,10 @@ class ArticleScreen(Screen[None]):
         yield Footer()
 
     def _blocks(self) -> list[Static]:
-        from qabot.ingest.loading import read_file_text
-
         s = self.span
         try:
-            text = read_file_text(self.seeds_dir, s.doc)
-        except (OSError, ValueError, QabotError) as exc:  # ValueError: no longer valid UTF-8
+            text = self.read(s.doc)
+        except QabotError as exc:  # gone, unreadable, or no longer valid UTF-8
             return [
                 Static(
                     Content.styled(f"cannot read {safe(s.doc)}: {safe(str(exc))}", "bold $error")

@@ -12,25 +12,20 @@ from datetime import datetime
 
 from textual.content import Content
 
+from qabot.present import citations
 from qabot.present.display import safe
-from qabot.records import Answer, AskResult, Evidence, ShortAnswer
+from qabot.records import Answer, AskResult, Evidence, Location, ShortAnswer
 
 SPAN_STYLE = "bold reverse"
 SHORT_STYLE = "bold underline"
 EXCERPT_CHARS = 220
 
 
-@dataclass(frozen=True)
-class Span:
+@dataclass
+class Span(Location):
     """A place in the corpus the user can select, read in the evidence panel and open."""
 
-    doc: str
-    title: str
-    paragraph: int
-    start: int
-    end: int
-    text: str
-    short: ShortAnswer | None = None
+    short: ShortAnswer | None = None  # emphasised inside the span
     is_answer: bool = True  # False for "closest evidence" shown with an abstention
 
 
@@ -43,28 +38,19 @@ class Source:
 
 
 def sources(result: AskResult) -> list[list[Source]]:
-    """The numbered sources of each answer (or of the closest evidence when abstaining).
-
-    Numbers run through the whole turn, as in the CLI and the Markdown export.
-    """
-    if result.abstained:
-        return [[Source(i, evidence_span(ev))] for i, ev in enumerate(result.evidence[:3], 1)]
-    out: list[list[Source]] = []
-    n = 0
-    for answer in result.answers:
-        group = []
-        for c in answer.citations:
-            n += 1
-            short = answer.short_answer if c.start == answer.start and c.doc == answer.doc else None
-            group.append(
-                Source(n, Span(c.doc, c.title, c.paragraph, c.start, c.end, c.text, short))
-            )
-        out.append(group)
-    return out
+    """The numbered sources of each answer (or of the closest evidence when abstaining),
+    numbered as in the CLI and the Markdown export (``qabot.present.citations``)."""
+    return [[Source(s.number, _span(s)) for s in group] for group in citations.sources(result)]
 
 
-def evidence_span(ev: Evidence) -> Span:
-    return Span(ev.doc, ev.title, ev.paragraph, ev.start, ev.end, ev.text, is_answer=False)
+def _span(source: citations.Source) -> Span:
+    """The place a source points to; the answer's own span carries its short answer."""
+    p, answer = source.place, source.answer
+    if answer is None:
+        return Span(p.doc, p.title, p.paragraph, p.start, p.end, p.text, is_answer=False)
+    own = p.start == answer.start and p.doc == answer.doc
+    short = answer.short_answer if own else None
+    return Span(p.doc, p.title, p.paragraph, p.start, p.end, p.text, short)
 
 
 def marked(text: str, base: int, start: int, end: int, short: ShortAnswer | None) -> Content:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from qabot.present.citations import sources
 from qabot.present.display import safe
 from qabot.records import AskResult
-from qabot.tui.views import sources
 
 # Characters that Markdown would read as syntax anywhere in a line (emphasis, links, HTML,
 # entities, tables), and line openings that would turn a line into a heading, list or rule.
@@ -33,6 +33,8 @@ def _quoted(text: str) -> str:
 
 
 def to_markdown(turns: Sequence[AskResult], *, title: str) -> str:
+    """The turns of a chat under ``title``: each question, its answers quoted with numbered
+    sources (file, paragraph, characters), and the closest evidence when it abstained."""
     lines = [f"# {title}", ""]
     for i, result in enumerate(turns, 1):
         lines += [f"## {i}. {_md(result.question)}", ""]
@@ -60,12 +62,12 @@ def to_markdown(turns: Sequence[AskResult], *, title: str) -> str:
             lines += ["Sources:", ""]
         for group in groups:
             for s in group:
-                span = s.span
+                place = s.place
                 lines.append(
-                    f"- [{s.number}] {_md(span.title)} — {_md(span.doc)}, "
-                    f"paragraph {span.paragraph}, characters {span.start}–{span.end}"
+                    f"- [{s.number}] {_md(place.title)} — {_md(place.doc)}, "
+                    f"paragraph {place.paragraph}, characters {place.start}–{place.end}"
                 )
-                if not span.is_answer:
-                    lines += ["", _quoted(span.text), ""]
+                if not s.is_answer:
+                    lines += ["", _quoted(place.text), ""]
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"

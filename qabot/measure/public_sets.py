@@ -12,10 +12,12 @@ numbers measure the real pipeline (cleaning, spaCy sentences, hybrid retrieval, 
   and the text in one block ("title\\ntext", as Anserini's "flat" setting concatenates
   them); retrieval only, scored on the 300 test queries.
 
-Prepared folders are cached (``~/.cache/qabot/bench/<name>`` by default) and reused; a
-marker file written last says a folder is complete. ``limit`` keeps the first N questions
-and, to keep quick runs quick, only part of the corpus (see ``prepare``): limited runs are
-for smoke tests, not for comparison with published numbers.
+The source files are read from the data folder ``locations.data_root`` names (``--data``,
+``$QABOT_BENCHMARKS`` or ``shared/benchmarks`` beside the checkout). Prepared folders are
+cached (``~/.cache/qabot/bench/<name>`` by default) and reused; a marker file written last
+says a folder is complete. ``limit`` keeps the first N questions and, to keep quick runs
+quick, only part of the corpus (see ``prepare``): limited runs are for smoke tests, not for
+comparison with published numbers.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-import os
 import re
 import shutil
 from collections.abc import Callable, Iterator
@@ -31,25 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qabot.errors import QabotError
-from qabot.evaluation import (
-    EvalQuestion,
-    EvalReport,
-    Prediction,
-    RetrievalQuery,
-    RetrievalReport,
-    Support,
-    evaluate,
-    evaluate_retrieval,
-)
+from qabot.measure import locations
+from qabot.measure.questions import EvalQuestion, RetrievalQuery, Support
+from qabot.measure.reports import EvalReport, RetrievalReport
+from qabot.measure.runner import Prediction, evaluate, evaluate_retrieval
 from qabot.records import Progress
 
-BENCHMARKS = ("squad", "squad2", "scifact")
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "benchmarks"
-SOURCES = {
-    "squad": Path("squad-v1.1-dev/dev-v1.1.json.gz"),
-    "squad2": Path("squad-v2.0-dev-cs224n-half/dev-v2.0-cs224n.json.gz"),
-    "scifact": Path("beir-scifact"),
-}
+BENCHMARKS = tuple(locations.SOURCES)  # squad, squad2, scifact
 COMPLETE = ".complete"  # hidden: the loader ignores it
 SCIFACT_DISTRACTORS_PER_QUERY = 20  # corpus docs kept per question in a --limit run
 
@@ -66,24 +55,11 @@ class Benchmark:
     documents: int
 
 
-def default_cache() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "qabot" / "bench"
-
-
-def data_root() -> Path:
-    """Where the benchmark files are: ``$QABOT_BENCHMARKS``, else ``shared/benchmarks`` beside
-    the checkout (found from the package, or from the current folder when installed)."""
-    if os.environ.get("QABOT_BENCHMARKS"):
-        return Path(os.environ["QABOT_BENCHMARKS"])
-    beside_cwd = Path.cwd().resolve().parent / "shared" / "benchmarks"
-    return SHARED if SHARED.is_dir() or not beside_cwd.is_dir() else beside_cwd
-
-
 def prepare(
     name: str, cache: Path | None = None, limit: int | None = None, data: Path | None = None
 ) -> Benchmark:
-    """Write (or reuse) the benchmark's seeds folder and read its questions.
+    """Write (or reuse) the benchmark's seeds folder and read its questions, from the data
+    folder ``data`` (``locations.data_root`` when None).
 
     With ``limit``, SQuAD keeps the first ``limit`` questions and only the articles they come
     from (whole articles, so other paragraphs still compete); SciFact keeps the first
@@ -94,10 +70,11 @@ def prepare(
         raise QabotError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHMARKS)}")
     if limit is not None and limit < 1:
         raise QabotError("--limit must be at least 1")
-    source = (data or data_root()) / SOURCES[name]
+    source = locations.source(name, data)
     if not source.exists():
         raise QabotError(f"benchmark data not found: {source}")
-    folder = (cache or default_cache()) / (name if limit is None else f"{name}-limit{limit}")
+    slice_name = name if limit is None else f"{name}-limit{limit}"
+    folder = (cache or locations.default_cache()) / slice_name
     if name == "scifact":
         files, queries = _scifact(source, limit)
         questions: list[EvalQuestion] = []
@@ -210,8 +187,10 @@ def run(
     limit: int | None = None,
     progress: Progress | None = None,
     on_prediction: Callable[[Prediction], None] | None = None,
+    data: Path | None = None,
 ) -> EvalReport | RetrievalReport:
-    """Prepare (or reuse) the benchmark's corpus and index, then evaluate qabot on it.
+    """Prepare (or reuse) the benchmark's corpus and index from the data folder ``data``,
+    then evaluate qabot on it.
 
     QA benchmarks go through ``QABot.ask`` like any question set; SciFact scores the
     retriever alone in each mode (BM25, dense, hybrid).
@@ -219,7 +198,7 @@ def run(
     from qabot.api import QABot
     from qabot.search.retrieval import MODES
 
-    bench = prepare(name, cache, limit)
+    bench = prepare(name, cache, limit, data)
     bot = QABot(bench.seeds_dir, bench.index_dir, progress=progress)
     title = name if limit is None else f"{name} (--limit {limit}: not comparable)"
     rep: EvalReport | RetrievalReport
