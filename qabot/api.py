@@ -7,10 +7,11 @@ is cheap (the chat paints before anything heavy loads): the stages load when fir
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from qabot.records import AskResult, Evidence, Hit, IndexSummary, Progress
 
 if TYPE_CHECKING:
     from qabot.answer.answering import Answerer
+    from qabot.answer.extraction import SpanAnswerer
     from qabot.index.model import CorpusIndex, IndexReport
     from qabot.search.retrieval import Retriever
 
@@ -38,18 +40,35 @@ __all__ = [
 NO_WORDS = "the question has no words to look for (only punctuation, symbols or common words)"
 REFERENT_LABELS = frozenset({"PERSON", "ORG", "GPE", "NORP"})
 MAX_EVIDENCE = 10  # every paragraph the answerer read, so each citation has its scores
+ANSWERER_ENV = "QABOT_ANSWERER"
+ANSWERERS = ("reader", "sentences")
+DEFAULT_ANSWERER = "sentences"  # the reader abstains too often yet (docs/EVALUATION.md)
 DEFAULT_SEEDS = Path("seeds")
 DEFAULT_INDEX = Path("index")
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Loaded:
     """An index with the retriever and answerer over it: swapped in as one, so that a
-    question being answered while the index is refreshed reads one index throughout."""
+    question being answered while the index is refreshed reads one index throughout.
+
+    The answerer is made at the first question: retrieval alone (``retrieve``, SciFact,
+    training's negatives) never loads the reader.
+    """
 
     index: CorpusIndex
     retriever: Retriever
-    answerer: Answerer
+    kind: str  # which answerer: one of ANSWERERS
+    made: Answerer | SpanAnswerer | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def answerer(self) -> Answerer | SpanAnswerer:
+        if self.made is None:
+            with self.lock:
+                if self.made is None:
+                    self.made = _answerer(self.index, self.retriever, self.kind)
+        return self.made
 
 
 class QABot:
@@ -61,7 +80,8 @@ class QABot:
     then index without loading the result (what ``qabot index`` does), and the index is
     loaded by ``load`` or at first use. ``index``: answer from this index, already loaded or
     made in memory, and touch no seeds folder (the bench's synthetic million-paragraph
-    corpora have none).
+    corpora have none). ``answerer``: ``sentences`` (the sentence scorer, the default) or
+    ``reader`` (the trained span reader); else ``$QABOT_ANSWERER``.
     """
 
     def __init__(
@@ -73,8 +93,14 @@ class QABot:
         progress: Progress | None = None,
         index: CorpusIndex | None = None,
         lazy: bool = False,
+        answerer: str | None = None,
     ) -> None:
         self.seeds_dir = Path(seeds_dir)
+        self.answerer_kind = answerer or os.environ.get(ANSWERER_ENV) or DEFAULT_ANSWERER
+        if self.answerer_kind not in ANSWERERS:
+            raise QabotError(
+                f"the answerer is one of {', '.join(ANSWERERS)}, not {self.answerer_kind!r}"
+            )
         self.index_dir = Path(index_dir)
         self.report: IndexReport | None = None  # the indexing work this bot last did
         self._loaded: _Loaded | None = None
@@ -102,13 +128,16 @@ class QABot:
         return self._state().retriever
 
     @property
-    def answerer(self) -> Answerer:
+    def answerer(self) -> Answerer | SpanAnswerer:
         return self._state().answerer
 
     @answerer.setter
-    def answerer(self, answerer: Answerer) -> None:
-        """Answer with another answerer over the same index (one configured otherwise)."""
-        self._loaded = replace(self._state(), answerer=answerer)
+    def answerer(self, answerer: Answerer | SpanAnswerer) -> None:
+        """Answer with another answerer over the same index (one configured otherwise), until
+        the index is loaded again."""
+        state = self._state()
+        self.answerer_kind = answerer.kind
+        self._loaded = replace(state, kind=answerer.kind, made=answerer, lock=threading.Lock())
 
     @property
     def loaded(self) -> bool:
@@ -184,11 +213,10 @@ class QABot:
         embed(["qabot"])
 
     def _use(self, index: CorpusIndex) -> None:
-        from qabot.answer.answering import Answerer
         from qabot.search.retrieval import Retriever
 
         retriever = Retriever(index)
-        self._loaded = _Loaded(index, retriever, Answerer(index, retriever))
+        self._loaded = _Loaded(index, retriever, self.answerer_kind)
 
     def _state(self) -> _Loaded:
         state = self._loaded
@@ -267,8 +295,7 @@ class QABot:
         # What a follow-up leans on (the earlier question, the name its answer gave) is what
         # the question is about, never its answer.
         about = (turn.context, *turn.referents) if turn.leans_back else ()
-        candidates = answerer.candidates(hits, query, turn.question, about)
-        found = answerer.answer(candidates, turn.question)
+        found = answerer.respond(hits, query, turn.question, about)
         t3 = time.perf_counter()
 
         evidence = [_evidence(state.index, h) for h in hits[:MAX_EVIDENCE]]
@@ -311,6 +338,17 @@ class QABot:
             return ()
         short = result.answers[0].short_answer
         return (short.text,) if short is not None and short.label in REFERENT_LABELS else ()
+
+
+def _answerer(index: CorpusIndex, retriever: Retriever, kind: str) -> Answerer | SpanAnswerer:
+    if kind == "sentences":
+        from qabot.answer.answering import Answerer
+
+        return Answerer(index, retriever)
+    from qabot.answer.extraction import SpanAnswerer
+    from qabot.answer.reader import shipped_reader
+
+    return SpanAnswerer(index, retriever, shipped_reader())
 
 
 def _evidence(index: CorpusIndex, hit: Hit) -> Evidence:

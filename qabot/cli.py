@@ -196,6 +196,12 @@ def index(rebuild: bool, seeds_dir: Path, index_dir: Path) -> None:
     type=click.Path(path_type=Path, file_okay=False),
     help="Where benchmarks keep their corpus and index [default: ~/.cache/qabot/bench].",
 )
+@click.option(
+    "--reader-alone",
+    is_flag=True,
+    help="Score the reader alone on a --benchmark: each answerable question read with its "
+    "gold paragraph (no retrieval, no abstention), as SQuAD v1.1 readers are scored.",
+)
 @seeds_option
 @index_option
 def eval_command(
@@ -207,6 +213,7 @@ def eval_command(
     compare_to: Path | None,
     limit: int | None,
     cache: Path | None,
+    reader_alone: bool,
     seeds_dir: Path,
     index_dir: Path,
 ) -> None:
@@ -221,6 +228,18 @@ def eval_command(
 
         if (question_set is None) == (benchmark is None):
             raise QabotError("give a question set file or --benchmark NAME (one of them)")
+        if reader_alone:
+            if benchmark is None or predictions or compare_to:
+                raise QabotError(
+                    "--reader-alone scores a --benchmark, without --predictions or --compare"
+                )
+            from qabot.measure import public_sets
+            from qabot.measure.reading import format_reading
+
+            with _progress() as progress:
+                read = public_sets.read_alone(benchmark, cache, limit, progress, data_dir)
+            click.echo(json.dumps(read.to_dict(), indent=1) if as_json else format_reading(read))
+            return
         if data_dir is not None and benchmark is None:
             raise QabotError("--data is where --benchmark reads its files; give --benchmark NAME")
         if benchmark == "scifact" and predictions:

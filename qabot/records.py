@@ -138,6 +138,16 @@ class Answer:
     citations: list[Citation] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class AnswerSet:
+    """What an answerer concludes from the retrieved paragraphs."""
+
+    answers: list[Answer]
+    abstained: bool
+    conflict: bool
+    note: str = ""  # why it abstained
+
+
 @dataclass
 class Evidence(Location):
     """A retrieved paragraph shown as evidence, with its retrieval scores."""

@@ -1,4 +1,5 @@
-"""Answers on the real seeds: exact offsets, no chrome, conflicts, abstention, follow-ups."""
+"""The sentence scorer (``QABOT_ANSWERER=sentences``) on the real seeds: exact offsets, no
+chrome, conflicts, abstention, follow-ups."""
 
 from dataclasses import replace
 from pathlib import Path
@@ -14,6 +15,14 @@ from .conftest import SEEDS, file_text
 from .test_cleaning import CHROME
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def bot(bot):
+    """The seeds' index, answered by the sentence scorer."""
+    from qabot.api import QABot
+
+    return QABot(SEEDS, bot.index_dir, refresh=False, answerer="sentences")
 
 
 def assert_exact(result: AskResult) -> None:

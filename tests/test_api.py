@@ -103,3 +103,18 @@ def test_the_module_function_answers_as_the_bot_does(bot: QABot) -> None:
 
     through_module = qabot.ask(DEFENSE, seeds_dir=SEEDS, index_dir=bot.index_dir)
     assert without_timings(through_module) == without_timings(bot.ask(DEFENSE))
+
+
+def test_the_answerer_is_chosen_by_name_or_environment(bot: QABot, monkeypatch) -> None:
+    """The sentence scorer answers by default; the reader by name or $QABOT_ANSWERER; a
+    retrieval alone loads no answerer."""
+    monkeypatch.delenv("QABOT_ANSWERER", raising=False)
+    assert QABot(SEEDS, bot.index_dir, refresh=False).answerer.kind == "sentences"
+    reading = QABot(SEEDS, bot.index_dir, refresh=False, answerer="reader")
+    reading.retrieve(DEFENSE)
+    assert reading._loaded is not None and reading._loaded.made is None
+    assert reading.answerer.kind == "reader"
+    monkeypatch.setenv("QABOT_ANSWERER", "reader")
+    assert QABot(SEEDS, bot.index_dir, refresh=False).answerer.kind == "reader"
+    with pytest.raises(QabotError, match="one of reader, sentences"):
+        QABot(SEEDS, bot.index_dir, refresh=False, answerer="bogus")

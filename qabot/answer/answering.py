@@ -25,7 +25,7 @@ from qabot.answer.facts import same_value
 from qabot.answer.questions import YES_NO, expected_labels
 from qabot.answer.scope import SourceScope
 from qabot.index.model import CorpusIndex
-from qabot.records import Answer, Citation, Entity, Hit, Paragraph, ShortAnswer
+from qabot.records import Answer, AnswerSet, Citation, Entity, Hit, Paragraph, ShortAnswer
 from qabot.search import tokens
 from qabot.search.retrieval import Query, QueryWord, Retriever
 
@@ -70,16 +70,6 @@ class AnswererConfig:
     window: int = 5  # words either side of an entity that count as its slot
 
 
-@dataclass(frozen=True)
-class AnswerSet:
-    """What the answerer concludes from the candidates."""
-
-    answers: list[Answer]
-    abstained: bool
-    conflict: bool
-    note: str = ""  # why it abstained
-
-
 @dataclass
 class Candidate:
     """A sentence considered as an answer, with the parts of its score."""
@@ -105,6 +95,8 @@ class Candidate:
 
 
 class Answerer:
+    kind = "sentences"  # QABot(answerer=...) names it so
+
     def __init__(
         self, index: CorpusIndex, retriever: Retriever, config: AnswererConfig | None = None
     ) -> None:
@@ -297,6 +289,12 @@ class Answerer:
         if best is not None:
             e = best[1]
             c.short = ShortAnswer(text[e.start - base : e.end - base], e.start, e.end, e.label)
+
+    def respond(
+        self, hits: list[Hit], query: Query, question: str, about: Sequence[str] = ()
+    ) -> AnswerSet:
+        """Score the sentences of ``hits`` and conclude (``candidates``, then ``answer``)."""
+        return self.answer(self.candidates(hits, query, question, about), question)
 
     # ------------------------------------------------------------------ answers
 

@@ -46,14 +46,16 @@ def _overlap(a: SpanScore, b: SpanScore) -> bool:
 
 def group(spans: list[SpanScore], passages: list[str], floor: float) -> list[Fact]:
     """Spans at or above log-probability ``floor`` grouped into facts, best first. A span
-    joins a fact when it names the same thing or overlaps one of its spans in the passage."""
+    joins a fact when it names the same thing as one of its spans, or overlaps its first
+    span in the passage (overlap with any span would chain "Gallant" through "Gallant met
+    Lloyd Austin" to "Lloyd Austin")."""
     facts: list[Fact] = []
     for s in spans:
         if s.logp < floor:
             break
         text = passages[s.passage][s.start : s.end]
         for f in facts:
-            if any(_overlap(s, o) for o in f.spans) or any(same_value(text, t) for t in f.texts):
+            if _overlap(s, f.spans[0]) or any(same_value(text, t) for t in f.texts):
                 f.spans.append(s)
                 f.texts.append(text)
                 break

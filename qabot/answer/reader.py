@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from qabot.answer.reader_inputs import Reading, Window, WindowConfig, WindowMaker, decode
+from qabot.answer.reader_inputs import NEG, Reading, Window, WindowConfig, WindowMaker, decode
 from qabot.errors import QabotError
 
 READER_ENV = "QABOT_READER"  # a folder with reader.safetensors and reader.json, for trying one
@@ -55,12 +55,16 @@ class ReaderSettings:
     window: WindowConfig
     thresholds: Thresholds
     base: str  # the packaged model the weights were trained on
+    passages: int = 5  # paragraphs read for a question: what the thresholds were set for
 
     @staticmethod
     def read(path: Path) -> ReaderSettings:
         data = json.loads(path.read_text(encoding="utf-8"))
         return ReaderSettings(
-            WindowConfig(**data["window"]), Thresholds(**data.get("thresholds", {})), data["base"]
+            WindowConfig(**data["window"]),
+            Thresholds(**data.get("thresholds", {})),
+            data["base"],
+            int(data.get("passages", 5)),
         )
 
 
@@ -101,13 +105,20 @@ def assemble(weights: Path, out: Path) -> None:
             shutil.copy(base / name, out / name)
 
 
+def _complete(model: Path) -> bool:
+    return (model / "model.bin").is_file() and (model / "head.npz").is_file()
+
+
 def build(folder: Path) -> Path:
-    """Convert the reader in ``folder`` for CTranslate2 once; returns the cached model."""
+    """Convert the reader in ``folder`` for CTranslate2 once; returns the cached model.
+
+    Converting loads transformers and torch (seconds, once per set of weights); answering
+    from the cached model needs neither."""
     weights = folder / WEIGHTS
     if not weights.is_file():
         raise QabotError(f"reader weights not found: {weights}; run `qabot train-reader`")
     target = _cache_dir(_sha256(weights))
-    if (target / "model.bin").is_file() and (target / "head.npz").is_file():
+    if _complete(target):
         return target
     import logging
 
@@ -133,10 +144,13 @@ def build(folder: Path) -> Path:
             weight=shipped[f"{HEAD}.weight"].astype(np.float32),
             bias=shipped[f"{HEAD}.bias"].astype(np.float32),
         )
-        if not (target / "model.bin").is_file():
-            if target.exists():
-                shutil.rmtree(target)
-            os.rename(tmp / "model", target)
+        if not _complete(target):
+            shutil.rmtree(target, ignore_errors=True)
+            try:
+                os.rename(tmp / "model", target)
+            except OSError:
+                if not _complete(target):  # another process may have put it there first
+                    raise
     except (OSError, RuntimeError, ValueError, KeyError) as exc:
         raise QabotError(f"cannot build the reader in {target}: {exc}") from exc
     finally:
@@ -181,7 +195,7 @@ class Reader:
     def logits(self, windows: list[Window]) -> tuple[np.ndarray, np.ndarray]:
         """Start and end logits of each window, padded with NEG to the longest."""
         width = max(len(w.ids) for w in windows)
-        start = np.full((len(windows), width), -1e4, dtype=np.float32)
+        start = np.full((len(windows), width), NEG, dtype=np.float32)
         end = start.copy()
         order = sorted(range(len(windows)), key=lambda k: -len(windows[k].ids))
         per = max(1, -(-len(order) // self.workers))

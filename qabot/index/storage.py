@@ -157,10 +157,10 @@ class NpyRows:
         self._fd = fd
         self.ndim = len(self.shape)
 
-    def __del__(self) -> None:
+    def __del__(self, _close=os.close) -> None:  # os may be gone at interpreter exit
         fd = getattr(self, "_fd", None)
         if fd is not None:
-            os.close(fd)
+            _close(fd)
 
     def __len__(self) -> int:
         return self.shape[0]

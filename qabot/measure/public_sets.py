@@ -34,6 +34,7 @@ from pathlib import Path
 from qabot.errors import QabotError
 from qabot.measure import locations
 from qabot.measure.questions import EvalQuestion, RetrievalQuery, Support
+from qabot.measure.reading import ReadingReport, evaluate_reader
 from qabot.measure.reports import EvalReport, RetrievalReport
 from qabot.measure.runner import Prediction, evaluate, evaluate_retrieval
 from qabot.records import Progress
@@ -214,4 +215,26 @@ def run(
         f"indexed paragraphs; {empty} files left no text after cleaning, {skipped} skipped; "
         f"cache {bench.seeds_dir.parent}",
     )
+    return rep
+
+
+def read_alone(
+    name: str,
+    cache: Path | None = None,
+    limit: int | None = None,
+    progress: Progress | None = None,
+    data: Path | None = None,
+) -> ReadingReport:
+    """The shipped reader alone on a SQuAD set: each answerable question read with its gold
+    paragraph (one file of the benchmark's seeds), no retrieval, no abstention."""
+    from qabot.answer.reader import reader_folder_digest, shipped_reader
+
+    if name == "scifact":
+        raise QabotError("scifact has no answers to read; --reader-alone is for squad, squad2")
+    bench = prepare(name, cache, limit, data)
+    title = name if limit is None else f"{name} (--limit {limit}: not comparable)"
+    rep = evaluate_reader(shipped_reader(), bench.questions, bench.seeds_dir, title, progress)
+    rep.run["reader_sha256"] = reader_folder_digest()[:16]
+    if name == "squad2":
+        rep.notes.append("answerable questions only: not comparable with SQuAD 2.0 EM/F1")
     return rep

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qabot.errors import QabotError
+from qabot.ingest.loading import read_file_text
 from qabot.measure.metrics import exact_match, token_f1
 from qabot.measure.questions import EvalQuestion
 from qabot.measure.reports import run_info
@@ -63,7 +64,7 @@ def evaluate_reader(
     for n, q in enumerate(asked):
         doc = q.support[0].doc
         if doc not in texts:
-            texts[doc] = (seeds_dir / doc).read_text(encoding="utf-8")
+            texts[doc] = read_file_text(seeds_dir, doc)
         reading = reader.read(q.question, [texts[doc]])
         best = reading.spans[0] if reading.spans else None
         text = texts[doc][best.start : best.end] if best else ""

@@ -110,7 +110,9 @@ def evaluate(
             f"INTERRUPTED: only the first {len(predictions)} of {len(questions)} questions"
         )
     judgements = [judge(p.question, p.result, p.latency_ms, corpus) for p in predictions]
-    return report(name, judgements, notes)
+    rep = report(name, judgements, notes)
+    rep.run["answerer"] = bot.answerer_kind
+    return rep
 
 
 def rank_documents(

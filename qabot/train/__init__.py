@@ -7,6 +7,8 @@ answering never loads); the CLI imports it only for that command.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -28,7 +30,7 @@ def train_reader(
 ) -> dict:
     """Prepare the examples, train (resuming a killed run), export the weights, set the
     thresholds on held-out questions and write the model card. Returns the card's facts."""
-    from qabot.answer.reader import Reader
+    from qabot.answer.reader import SETTINGS, WEIGHTS, Reader
     from qabot.ingest.embedding import model_id
     from qabot.train import calibrate, examples, export
     from qabot.train.loop import TrainConfig, Trainer
@@ -46,10 +48,16 @@ def train_reader(
     run = work / ("run" if limit is None else f"run-limit{limit}")
     model = Trainer(questions, run, config, say).run()
     base = model_id().split("+")[0]
-    export.write_weights(model, out, base)
+    # Written beside ``out`` and moved in once calibrated: a run killed before that leaves
+    # the reader that was there, never weights with uncalibrated thresholds.
+    stage = out.parent / f".{out.name}.partial"
+    shutil.rmtree(stage, ignore_errors=True)
+    export.write_weights(model, stage, base)
     # thresholds are set with the reader exactly as qabot runs it (CTranslate2, int8)
-    export.write_settings(out, config.window, calibrate.Thresholds(), base, {"passages": passages})
-    cal = calibrate.calibrate(Reader(out), held, passages, say)
+    export.write_settings(
+        stage, config.window, calibrate.Thresholds(), base, {"passages": passages}
+    )
+    cal = calibrate.calibrate(Reader(stage), held, passages, say)
     minutes = (time.perf_counter() - started) / 60
     facts = {
         "passages": passages,
@@ -57,6 +65,7 @@ def train_reader(
             "questions": len(train),
             "held_out": len(held),
             "config": asdict(config),
+            "steps": _state(run).get("step"),
             "training_minutes": _training_minutes(run),
             "minutes_this_command": round(minutes, 1),
             "losses_last_100": _tail_loss(run),
@@ -64,10 +73,19 @@ def train_reader(
         },
         "held_out": cal.report,
     }
-    export.write_settings(out, config.window, cal.thresholds, base, facts)
-    export.write_card(out, facts, cal.thresholds)
+    export.write_settings(stage, config.window, cal.thresholds, base, facts)
+    export.write_card(stage, facts, cal.thresholds)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in (WEIGHTS, export.CARD, SETTINGS):
+        os.replace(stage / name, out / name)
+    shutil.rmtree(stage, ignore_errors=True)
     say(json.dumps(cal.report))
     return facts
+
+
+def _state(run: Path) -> dict:
+    state = run / "state.json"
+    return json.loads(state.read_text(encoding="utf-8")) if state.is_file() else {}
 
 
 def _tail_loss(run: Path) -> float | None:

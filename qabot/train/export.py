@@ -45,6 +45,11 @@ def write_settings(
 CARD = "MODEL_CARD.md"
 
 
+def _stopped(config: dict[str, Any]) -> str:
+    steps = config.get("max_steps")
+    return f" (stopped at --max-steps {steps})" if steps else ""
+
+
 def write_card(out: Path, facts: dict[str, Any], thresholds: Thresholds) -> None:
     """The model card, from what this run measured; benchmark scores live in
     docs/EVALUATION.md (the evaluation runs, not training, measure them)."""
@@ -89,7 +94,8 @@ best {c["hard_pool"]} retrieved.
 Loss: shared normalisation (Clark & Gardner 2018): start and end scores are normalised over
 all windows of a group at once, so scores are comparable across passages. AdamW, learning
 rate {c["lr"]}, {c["warmup"]:.0%} linear warm-up then linear decay, weight decay
-{c["weight_decay"]}, {c["batch_questions"]} questions a batch, {c["epochs"]} epochs,
+{c["weight_decay"]}, {c["batch_questions"]} questions a batch, a schedule of {c["epochs"]}
+epochs of which {t.get("steps")} steps ran{_stopped(c)},
 windows of {c["window"]["max_tokens"]} tokens (stride {c["window"]["stride"]}), seed
 {c["seed"]}, CPU. Training time: {t["training_minutes"]} min. Mean loss over the last
 100 steps: {t["losses_last_100"]}.
