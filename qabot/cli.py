@@ -27,6 +27,18 @@ seeds_option = click.option(
     show_default=True,
     help="Folder of .txt/.md documents.",
 )
+
+
+def data_option(what: str) -> Callable[[Callable], Callable]:
+    """``--data``: where the public benchmarks are read from."""
+    return click.option(
+        "--data",
+        "data_dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        help=f"{what} [default: $QABOT_BENCHMARKS, else ../shared/benchmarks].",
+    )
+
+
 index_option = click.option(
     "--index",
     "index_dir",
@@ -171,13 +183,7 @@ def index(rebuild: bool, seeds_dir: Path, index_dir: Path) -> None:
     type=click.Choice(["squad", "squad2", "scifact"]),
     help="A public benchmark, read from --data, instead of QUESTION_SET.",
 )
-@click.option(
-    "--data",
-    "data_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Folder of the public benchmarks' files "
-    "[default: $QABOT_BENCHMARKS, else ../shared/benchmarks].",
-)
+@data_option("Folder of the public benchmarks' files")
 @click.option(
     "--predictions",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -338,12 +344,9 @@ def chat(seeds_dir: Path, index_dir: Path, plain: bool) -> None:
 @main.command()
 @click.option("--sizes", default="10k,100k,1M", show_default=True, help="Corpus sizes.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option(
-    "--data",
-    "data_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Folder of the public benchmarks' files, whose real texts the synthetic corpora are "
-    "derived from [default: $QABOT_BENCHMARKS, else ../shared/benchmarks].",
+@data_option(
+    "Folder of the public benchmarks' files, whose real texts the synthetic corpora are "
+    "derived from"
 )
 @seeds_option
 def bench(sizes: str, as_json: bool, data_dir: Path | None, seeds_dir: Path) -> None:

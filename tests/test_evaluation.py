@@ -426,7 +426,7 @@ def test_interrupted_run_reports_what_it_has(bot) -> None:
     calls = []
 
     class Interrupting:
-        seeds_dir, index = bot.seeds_dir, bot.index
+        seeds_dir, index, answerer_kind = bot.seeds_dir, bot.index, bot.answerer_kind
 
         def ask(self, question: str, history=()):
             calls.append(question)
