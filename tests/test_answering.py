@@ -187,7 +187,7 @@ def test_seeds_are_unchanged_by_asking(bot) -> None:
 
 def test_a_full_word_cache_is_emptied_without_losing_words(bot, monkeypatch) -> None:
     """Question words the corpus lacks are embedded and cached; when the cache is full it
-    is emptied before the look-up, so the same question still answers (it raised KeyError)."""
+    is emptied before the look-up, so the same question still answers (no KeyError)."""
     from qabot.answer.answering import Answerer
 
     answerer = Answerer(bot.index, bot.retriever, AnswererConfig(word_cache=0))

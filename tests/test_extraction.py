@@ -3,10 +3,16 @@ quotes, short answers inside them, abstention, follow-ups."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+from qabot.answer.extraction import _bounds, _part_of, _sentences_of
+from qabot.answer.facts import group
+from qabot.answer.reader_inputs import SpanScore
 from qabot.api import QABot
 
+from .conftest import SEEDS, file_text
 from .test_answering import assert_exact
 
 pytestmark = pytest.mark.slow
@@ -15,8 +21,6 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def bot(bot: QABot) -> QABot:
     """The seeds' index, answered by the reader."""
-    from .conftest import SEEDS
-
     return QABot(SEEDS, bot.index_dir, refresh=False, answerer="reader")
 
 
@@ -60,3 +64,49 @@ def test_a_follow_up_is_answered_by_another_name_than_the_one_it_leans_on(bot: Q
     assert not result.abstained, result.note
     assert "Gallant" not in result.answers[0].short_answer.text
     assert "Austin" in result.answers[0].short_answer.text
+
+
+# ------------------------------------------------------------------ how spans become answers
+
+GALLANT_DOC = "000_816a538e2e2ec7f8.txt"
+
+
+def _paragraph(bot: QABot, doc: str, holding: str):
+    return next(p for p in bot.index.paragraphs if p.doc == doc and holding in p.text)
+
+
+def _span(p, text: str, passage: int = 0, logp: float = -1.0) -> SpanScore:
+    a = p.text.index(text)
+    return SpanScore(passage, a, a + len(text), logp)
+
+
+def test_a_span_across_two_sentences_is_quoted_in_both(bot: QABot) -> None:
+    p = _paragraph(bot, GALLANT_DOC, "Lloyd Austin")
+    assert len(p.sentences) >= 2
+    crossing = _span(p, "high-stakes diplomacy. He will meet")
+    first, last = _sentences_of(p, crossing)
+    assert last == first + 1
+    start, end = _bounds(p, first, last)
+    text = file_text(SEEDS, p.doc)
+    assert text[start:end].startswith("Yoav Gallant") and "Lloyd Austin" in text[start:end]
+    # a paragraph without sentences is quoted whole
+    bare = replace(p, sentences=())
+    assert _bounds(bare, *_sentences_of(bare, crossing)) == (p.start, p.end)
+
+
+def test_spans_group_by_name_or_by_overlapping_the_first_span(bot: QABot) -> None:
+    p = _paragraph(bot, GALLANT_DOC, "Lloyd Austin")
+    gallant = _span(p, "Yoav Gallant", logp=-0.5)
+    # a long span holding both names joins the best fact; it does not pull Austin into it
+    longer = p.text[gallant.start : p.text.index("Lloyd Austin") + len("Lloyd Austin")]
+    both = _span(p, longer, logp=-1.0)
+    austin = _span(p, "Lloyd Austin", logp=-2.0)
+    surname = _span(p, "Austin", logp=-3.0)
+    facts = group([gallant, both, austin, surname], [p.text], floor=-10.0)
+    assert [f.texts for f in facts] == [["Yoav Gallant", longer], ["Lloyd Austin", "Austin"]]
+
+
+def test_a_referent_is_a_run_of_whole_words_of_the_name() -> None:
+    assert _part_of("Gallant", "Yoav Gallant") and _part_of("yoav  GALLANT", "Yoav Gallant")
+    assert not _part_of("Gal", "Yoav Gallant") and not _part_of("Lloyd Austin", "Yoav Gallant")
+    assert not _part_of("", "Yoav Gallant")

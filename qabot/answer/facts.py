@@ -21,7 +21,11 @@ def same_value(a: str, b: str) -> bool:
     if fa == fb:
         return True
     short, long_ = sorted((fa, fb), key=len)
-    return fuzz.ratio(fa, fb) >= 80 or (len(short) >= 5 and fuzz.partial_ratio(short, long_) >= 85)
+    if fuzz.ratio(fa, fb) >= 80:
+        return True
+    # a shortening ("Gallant" of "Yoav Gallant"), not a name inside a longer passage
+    close_in_length = len(long_.split()) <= 2 * len(short.split()) + 2
+    return close_in_length and len(short) >= 5 and fuzz.partial_ratio(short, long_) >= 85
 
 
 @dataclass

@@ -45,7 +45,7 @@ class SourceScope:
 
     def docs_with(self, term: str) -> set[str]:
         """Documents with ``term`` in their text: its BM25 row lists the paragraphs that have
-        it (reading every paragraph's terms instead was a corpus scan at 1M paragraphs)."""
+        it, rather than a scan of every paragraph's terms (the whole corpus at 1M paragraphs)."""
         bm25 = self.retriever.bm25
         tid = bm25.vocabulary.get(term) if bm25 else None
         if tid is None:
