@@ -290,7 +290,7 @@ class QABot:
         query = Query(words, qvec)
         t1 = time.perf_counter()
 
-        hits = retriever.search(query, k=max(MAX_EVIDENCE, 10))
+        hits = retriever.search(query, k=MAX_EVIDENCE)
         t2 = time.perf_counter()
         # What a follow-up leans on (the earlier question, the name its answer gave) is what
         # the question is about, never its answer.

@@ -88,7 +88,13 @@ class SpanAnswerer:
         shown = [facts[0], *([other] if other else [])] + [
             f for f in facts[1:] if f is not other and f.logp >= limits.conflict_logp
         ]
-        answers = _distinct([self._answer(f, paragraphs) for f in shown], self.config.max_answers)
+        answers: list[Answer] = []  # one a quoted sentence, the most probable fact in it
+        for f in shown:
+            a = self._answer(f, paragraphs)
+            if not any(a.doc == o.doc and a.start == o.start for o in answers):
+                answers.append(a)
+                if len(answers) == self.config.max_answers:
+                    break
         conflict = (other is not None and len(answers) > 1) or (
             bool(YES_NO.search(question))
             and len({a.doc for a in answers}) > 1
@@ -98,12 +104,11 @@ class SpanAnswerer:
 
     def _passages(self, hits: list[Hit], question: str) -> list[Paragraph]:
         """The top paragraphs by fused rank; those of a source the question names first."""
+        found = [self.index.paragraphs[h.paragraph_id] for h in hits]
         scope = self.scope.weights(question)
-        ranked = sorted(
-            enumerate(hits),
-            key=lambda kh: (-scope.get(self.index.paragraphs[kh[1].paragraph_id].doc, 0.0), kh[0]),
-        )
-        return [self.index.paragraphs[h.paragraph_id] for _, h in ranked[: self.passages]]
+        if scope:  # stable: fused rank within equal scope
+            found.sort(key=lambda p: -scope.get(p.doc, 0.0))
+        return found[: self.passages]
 
     def _answer(self, fact: Fact, paragraphs: list[Paragraph]) -> Answer:
         lead = fact.spans[0]
@@ -178,12 +183,3 @@ def _part_of(text: str, name: str) -> bool:
     part, whole = tokens.words(text), tokens.words(name)
     n = len(part)
     return n > 0 and any(whole[i : i + n] == part for i in range(len(whole) - n + 1))
-
-
-def _distinct(answers: list[Answer], limit: int) -> list[Answer]:
-    """One answer per quoted sentence (the most probable fact in it), at most ``limit``."""
-    out: list[Answer] = []
-    for a in answers:
-        if not any(a.doc == o.doc and a.start == o.start for o in out):
-            out.append(a)
-    return out[:limit]

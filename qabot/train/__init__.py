@@ -58,6 +58,7 @@ def train_reader(
         stage, config.window, calibrate.Thresholds(), base, {"passages": passages}
     )
     cal = calibrate.calibrate(Reader(stage), held, passages, say)
+    state = _state(run)
     minutes = (time.perf_counter() - started) / 60
     facts = {
         "passages": passages,
@@ -65,10 +66,10 @@ def train_reader(
             "questions": len(train),
             "held_out": len(held),
             "config": asdict(config),
-            "steps": _state(run).get("step"),
-            "training_minutes": _training_minutes(run),
+            "steps": state.get("step"),
+            "training_minutes": _training_minutes(state),
             "minutes_this_command": round(minutes, 1),
-            "losses_last_100": _tail_loss(run),
+            "losses_last_100": _tail_loss(state),
             "held_out_evals": _evals(run),
         },
         "held_out": cal.report,
@@ -84,23 +85,18 @@ def train_reader(
 
 
 def _state(run: Path) -> dict:
+    """The run's state.json (step, seconds, losses); empty when it has none."""
     state = run / "state.json"
     return json.loads(state.read_text(encoding="utf-8")) if state.is_file() else {}
 
 
-def _tail_loss(run: Path) -> float | None:
-    state = run / "state.json"
-    if not state.is_file():
-        return None
-    losses = json.loads(state.read_text(encoding="utf-8")).get("losses", [])[-100:]
+def _tail_loss(state: dict) -> float | None:
+    losses = state.get("losses", [])[-100:]
     return round(sum(losses) / len(losses), 4) if losses else None
 
 
-def _training_minutes(run: Path) -> float | None:
-    state = run / "state.json"
-    if not state.is_file():
-        return None
-    return round(json.loads(state.read_text(encoding="utf-8")).get("seconds", 0.0) / 60, 1)
+def _training_minutes(state: dict) -> float | None:
+    return round(state.get("seconds", 0.0) / 60, 1) if state else None
 
 
 def _evals(run: Path) -> list[dict]:
