@@ -13,7 +13,7 @@ from qabot.answer.reader_inputs import WindowMaker, token_span
 from qabot.measure.metrics import normalize_answer as normalize
 from qabot.train.batches import Plan, collate, make_group
 from qabot.train.examples import SETS, TrainQuestion, data_root
-from qabot.train.loop import TrainConfig, Trainer, plans
+from qabot.train.loop import TrainConfig, Trainer, learning_rates, plans
 
 pytestmark = pytest.mark.slow
 
@@ -93,6 +93,35 @@ def test_a_killed_run_resumes_where_it_stopped(tmp_path):
     resumed.run()
     assert any("resuming at step 2" in m for m in said)
     assert resumed.losses == pytest.approx(whole.losses, abs=2e-3)
+
+
+def test_a_longer_run_with_the_same_cycles_goes_on_from_a_shorter_ones_checkpoint(tmp_path):
+    questions = _questions(16)
+    base = dict(batch_questions=4, cycle=0.5, checkpoint_every=1, eval_every=10_000)
+    said: list[str] = []
+    Trainer(questions, tmp_path / "run", TrainConfig(epochs=1, **base), said.append).run()
+    longer = Trainer(questions, tmp_path / "run", TrainConfig(epochs=1.5, **base), said.append)
+    longer.run()
+    assert any("resuming at step 4" in m for m in said)
+    whole = Trainer(questions, tmp_path / "whole", TrainConfig(epochs=1.5, **base), said.append)
+    whole.run()
+    assert longer.losses == pytest.approx(whole.losses, abs=2e-3)
+    # another cycle would have trained the same steps at other rates: it starts anew
+    said.clear()
+    other = TrainConfig(epochs=1.5, **{**base, "cycle": None})
+    Trainer(questions, tmp_path / "run", other, said.append).run()
+    assert any("starting anew" in m for m in said)
+
+
+def test_learning_rates_warm_up_and_decay_once_a_cycle():
+    one = learning_rates(TrainConfig(epochs=1, cycle=None, warmup=0.1), steps_per_epoch=100)
+    assert len(one) == 100 and np.argmax(one) == 9 and one[9] == pytest.approx(1e-4)
+    assert np.all(np.diff(one[10:]) < 0)
+    two = learning_rates(TrainConfig(epochs=1, cycle=0.5, warmup=0.1), steps_per_epoch=100)
+    assert np.allclose(two[:50], two[50:]) and np.argmax(two[:50]) == 4
+    # a run twice as long with the same cycle repeats the first one, then goes on
+    longer = learning_rates(TrainConfig(epochs=2, cycle=0.5, warmup=0.1), steps_per_epoch=100)
+    assert np.allclose(longer[:100], two)
 
 
 def test_the_epoch_plan_depends_on_the_seed_alone():

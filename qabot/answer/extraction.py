@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from qabot.answer.conflicts import polarity_conflict
-from qabot.answer.facts import Fact, group, rival
+from qabot.answer.facts import Fact, find
 from qabot.answer.questions import YES_NO
 from qabot.answer.reader import Reader
 from qabot.answer.reader_inputs import SpanScore
@@ -80,9 +80,7 @@ class SpanAnswerer:
                 f"the reader finds no answer in the top {len(texts)} paragraphs "
                 f"(margin {margin:.2f} < {limits.abstain_margin:.2f})",
             )
-        facts = group(spans, texts, min(spans[0].logp, limits.conflict_logp))
-        docs = [p.doc for p in paragraphs]
-        other = rival(facts, docs, limits.conflict_logp)
+        facts, other = find(spans, texts, [p.doc for p in paragraphs], limits.conflict_logp)
         # the best fact, the rival it disagrees with (so that both versions are shown), then
         # other confident facts
         shown = [facts[0], *([other] if other else [])] + [
@@ -151,7 +149,7 @@ class SpanAnswerer:
             doc=p.doc,
             start=start,
             end=end,
-            score=round(math.exp(lead.logp), 4),
+            score=round(math.exp(fact.logp), 4),
             context=p.text[ctx_start - p.start : ctx_end - p.start],
             context_start=ctx_start,
             context_end=ctx_end,

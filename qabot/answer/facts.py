@@ -7,6 +7,7 @@ same thing, each confidently extracted from a different document, are a conflict
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz
@@ -37,7 +38,10 @@ class Fact:
 
     @property
     def logp(self) -> float:
-        return self.spans[0].logp
+        """The log-probability of the fact: of any of its spans (the reader spreads an
+        answer over its bounds, "1932", "in 1932", and over the passages that state it)."""
+        top = self.spans[0].logp
+        return top + math.log(sum(math.exp(s.logp - top) for s in self.spans))
 
     @property
     def passages(self) -> set[int]:
@@ -49,22 +53,25 @@ def _overlap(a: SpanScore, b: SpanScore) -> bool:
 
 
 def group(spans: list[SpanScore], passages: list[str], floor: float) -> list[Fact]:
-    """Spans at or above log-probability ``floor`` grouped into facts, best first. A span
-    joins a fact when it names the same thing as one of its spans, or overlaps its first
-    span in the passage (overlap with any span would chain "Gallant" through "Gallant met
-    Lloyd Austin" to "Lloyd Austin")."""
+    """Spans at or above log-probability ``floor`` grouped into facts, most probable first
+    (``Fact.logp``). A span
+    joins a fact when it names the same thing as the fact's first span or overlaps it in
+    the passage. Only the first: a span joined by overlap ("1958 by the mayor") would
+    otherwise pull in what merely resembles it elsewhere ("1932 by the mayor"), and overlap
+    with any span would chain "Gallant" through "Gallant met Lloyd Austin" to "Austin"."""
     facts: list[Fact] = []
     for s in spans:
         if s.logp < floor:
             break
         text = passages[s.passage][s.start : s.end]
         for f in facts:
-            if _overlap(s, f.spans[0]) or any(same_value(text, t) for t in f.texts):
+            if _overlap(s, f.spans[0]) or same_value(text, f.texts[0]):
                 f.spans.append(s)
                 f.texts.append(text)
                 break
         else:
             facts.append(Fact([s], [text]))
+    facts.sort(key=lambda f: -f.logp)  # stable: equal facts stay in span order
     return facts
 
 
@@ -80,3 +87,14 @@ def rival(facts: list[Fact], docs: list[str], floor: float) -> Fact | None:
         if not {docs[p] for p in f.passages} & best_docs:
             return f
     return None
+
+
+def find(
+    spans: list[SpanScore], passages: list[str], docs: list[str], confident: float
+) -> tuple[list[Fact], Fact | None]:
+    """The facts down to the best span or ``confident`` (whichever is lower), and the rival
+    of the best one at ``confident``: what answering and calibration both decide by."""
+    if not spans:
+        return [], None
+    found = group(spans, passages, min(spans[0].logp, confident))
+    return found, rival(found, docs, confident)

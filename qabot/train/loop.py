@@ -26,10 +26,15 @@ from qabot.train.examples import TrainQuestion
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: float = 2.0
+    epochs: float = 1.0
+    # The learning rate warms up and decays linearly once per cycle of this many epochs
+    # (None: once over the run). Cycles let a run be extended: a longer run with the same
+    # cycle trains the same batches at the same rates up to where the shorter one stopped,
+    # so it resumes from the shorter one's checkpoint.
+    cycle: float | None = 0.5
     batch_questions: int = 8
     lr: float = 1e-4
-    warmup: float = 0.05  # share of the steps
+    warmup: float = 0.05  # share of a cycle's steps
     weight_decay: float = 0.01
     unanswerable: float = 0.25  # share of groups with no passage holding the answer
     negatives_with_answer: int = 1  # passages beside the gold one
@@ -46,12 +51,44 @@ class TrainConfig:
         return asdict(self)
 
     def schedule(self) -> dict[str, Any]:
-        """What decides the weights: a checkpoint resumes only under the same schedule
-        (where a run stops, and how often it checkpoints or evaluates, do not count)."""
+        """What decides the batches, step by step: a checkpoint resumes only under the same
+        (the run's length and cycles decide only the learning rates, compared apart)."""
         out = self.to_dict()
-        for key in ("max_steps", "checkpoint_every", "eval_every", "eval_questions"):
+        for key in (
+            "max_steps",
+            "checkpoint_every",
+            "eval_every",
+            "eval_questions",
+            "epochs",
+            "cycle",
+        ):
             del out[key]
         return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """The config a checkpoint was written under (one written before cycles had one)."""
+        fields = dict(data)
+        fields.setdefault("cycle", None)
+        fields["window"] = WindowConfig(**fields["window"])
+        return cls(**fields)
+
+
+def learning_rates(config: TrainConfig, steps_per_epoch: int) -> np.ndarray:
+    """The learning rate of every step: per cycle, a linear warm-up then a linear decay."""
+    total = max(1, int(config.epochs * steps_per_epoch))
+    length = total if config.cycle is None else max(1, int(config.cycle * steps_per_epoch))
+    out = np.zeros(total)
+    for lo in range(0, total, length):
+        n = min(length, total - lo)
+        warm = max(1, int(config.warmup * n))
+        s = np.arange(n)
+        if n == warm:
+            out[lo : lo + n] = config.lr * (s + 1) / warm
+            continue
+        decay = config.lr * np.maximum(0.0, (n - s) / (n - warm))
+        out[lo : lo + n] = np.where(s < warm, config.lr * (s + 1) / warm, decay)
+    return out
 
 
 def plans(questions: list[TrainQuestion], config: TrainConfig, epoch: int) -> list[list[Plan]]:
@@ -167,7 +204,7 @@ class Trainer:
         if not (weights.is_file() and state_file.is_file()):
             return 0
         state = json.loads(state_file.read_text(encoding="utf-8"))
-        if state.get("schedule") != json.loads(json.dumps(self.config.schedule())):
+        if not self._continues(state):
             self.say(f"checkpoint in {self.folder} is of another configuration: starting anew")
             return 0
         tensors = load_file(str(weights))
@@ -184,6 +221,20 @@ class Trainer:
         self.seconds = float(state.get("seconds", 0.0))
         self.say(f"resuming at step {state['step']} of {self.total_steps}")
         return int(state["step"])
+
+    def _continues(self, state: dict) -> bool:
+        """Whether this run would have trained the checkpoint's steps exactly as it did:
+        the same batches, and the same learning rate at every step up to it."""
+        try:
+            theirs = TrainConfig.from_dict(state["config"])
+            step = int(state["step"])
+        except (KeyError, TypeError, ValueError):
+            return False
+        if theirs.schedule() != self.config.schedule() or step > self.total_steps:
+            return False
+        a = learning_rates(theirs, self.steps_per_epoch)[:step]
+        b = learning_rates(self.config, self.steps_per_epoch)[:step]
+        return len(a) == step and bool(np.allclose(a, b, rtol=0, atol=1e-12))
 
     # ---------------------------------------------------------------- training
 
@@ -204,13 +255,7 @@ class Trainer:
         )
         step = self._resume(model, opt)
         self._since = time.perf_counter()
-        warm = max(1, int(self.config.warmup * self.total_steps))
-
-        def lr_at(s: int) -> float:
-            if s < warm:
-                return self.config.lr * (s + 1) / warm
-            return self.config.lr * max(0.0, (self.total_steps - s) / (self.total_steps - warm))
-
+        rates = learning_rates(self.config, self.steps_per_epoch)
         last = self.total_steps
         if self.config.max_steps is not None:
             last = min(last, self.config.max_steps)
@@ -225,7 +270,7 @@ class Trainer:
             if groups:
                 batch = collate(groups)
                 for g in opt.param_groups:
-                    g["lr"] = lr_at(step)
+                    g["lr"] = float(rates[step])
                 start, end = model(
                     torch.from_numpy(batch.ids),
                     torch.from_numpy(batch.type_ids),
