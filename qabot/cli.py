@@ -360,12 +360,6 @@ def bench(sizes: str, as_json: bool, data_dir: Path | None, seeds_dir: Path) -> 
     _fail_cleanly(run)
 
 
-def _cache_home() -> Path:
-    import os
-
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-
-
 @main.command(name="train-reader")
 @click.option(
     "--work",
@@ -411,8 +405,7 @@ def train_reader(
             config = replace(config, epochs=epochs)
         if max_steps is not None:
             config = replace(config, max_steps=max_steps)
-        folder = work or _cache_home() / "qabot" / "train"
-        train(folder, out, config, data, limit, say=lambda m: click.echo(m, err=True))
+        train(work, out, config, data, limit, say=lambda m: click.echo(m, err=True))
         click.echo(f"reader written to {out}")
 
     _fail_cleanly(run)

@@ -161,6 +161,9 @@ def test_the_ask_probe_reports_a_loaded_index(bot) -> None:
     assert probe["p95"] >= probe["p50"] > 0 and probe["load_s"] > 0 and probe["rss"] > 0
     assert probe["vocabulary"] == len(bot.retriever.vocabulary)
     assert probe["stages"]  # median ms of each stage of `ask`
+    # the other answerer, timed over the same loaded index
+    (other,) = probe["other_answerers"].values()
+    assert other["p95"] >= other["p50"] > 0
 
 
 @pytest.mark.slow
@@ -220,3 +223,17 @@ def test_embedding_rows_compare_both_encoders_with_sentence_transformers(
     throughput = [r for r in rows if r.measure.startswith("embedding throughput")]
     assert len(throughput) == 6 and all(r.base > 0 and r.qabot > 0 for r in throughput)
     assert all(r.baseline.startswith("torch, ") for r in throughput)
+
+
+@pytest.mark.slow
+def test_the_reader_row_times_real_questions_over_real_paragraphs(
+    dev_questions: list[dict],
+) -> None:
+    questions = [q["question"] for q in dev_questions]
+    real = corpora.RealData(
+        [], questions, seed_paragraph_texts(), np.zeros((0, 384)), np.zeros((0, 384))
+    )
+    rows: list[Row] = []
+    encoding.bench_reader(real, rows, n_questions=4)
+    (row,) = rows
+    assert row.unit == "paragraphs/s" and row.base > 0 and row.qabot > 0

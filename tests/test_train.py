@@ -158,3 +158,27 @@ def test_held_out_articles_are_never_trained_on(tmp_path):
     assert all(len(flags) == 1 for flags in by_article.values())
     held = sum(p.held_out for p in paragraphs) / len(paragraphs)
     assert 0.03 < held < 0.15
+
+
+def test_the_command_writes_a_calibrated_reader_that_answers(tmp_path):
+    from click.testing import CliRunner
+
+    from qabot.answer.reader import Reader
+    from qabot.cli import main
+
+    out = tmp_path / "reader"
+    args = ["train-reader", "--work", str(tmp_path / "work"), "--out", str(out)]
+    res = CliRunner().invoke(main, [*args, "--limit", "30", "--max-steps", "2"])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "MODEL_CARD.md",
+        "reader.json",
+        "reader.safetensors",
+    ]
+    assert not (tmp_path / ".reader.partial").exists()
+    settings = json.loads((out / "reader.json").read_text(encoding="utf-8"))
+    assert settings["training"]["steps"] == 2 and settings["held_out"]["held_out_questions"] > 0
+    reader = Reader(out)
+    passage = "The Harbour Bridge was opened in 1932 by the mayor of the city."
+    reading = reader.read("When was the Harbour Bridge opened?", [passage])
+    assert reading.spans and passage[reading.spans[0].start : reading.spans[0].end]

@@ -27,12 +27,14 @@ import numpy as np
 
 from qabot.answer.reader_inputs import NEG, Reading, Window, WindowConfig, WindowMaker, decode
 from qabot.errors import QabotError
+from qabot.paths import cache_dir
 
 READER_ENV = "QABOT_READER"  # a folder with reader.safetensors and reader.json, for trying one
 WEIGHTS = "reader.safetensors"
 SETTINGS = "reader.json"
 HEAD = "qa_outputs"
 COMPUTE = "int8"
+DEFAULT_PASSAGES = 5  # paragraphs read for a question, unless the settings say otherwise
 TOKENIZER_FILES = (
     "config.json",
     "tokenizer.json",
@@ -55,7 +57,7 @@ class ReaderSettings:
     window: WindowConfig
     thresholds: Thresholds
     base: str  # the packaged model the weights were trained on
-    passages: int = 5  # paragraphs read for a question: what the thresholds were set for
+    passages: int = DEFAULT_PASSAGES  # paragraphs read a question: what the thresholds fit
 
     @staticmethod
     def read(path: Path) -> ReaderSettings:
@@ -64,7 +66,7 @@ class ReaderSettings:
             WindowConfig(**data["window"]),
             Thresholds(**data.get("thresholds", {})),
             data["base"],
-            int(data.get("passages", 5)),
+            int(data.get("passages", DEFAULT_PASSAGES)),
         )
 
 
@@ -80,8 +82,7 @@ def _sha256(path: Path) -> str:
 
 
 def _cache_dir(digest: str) -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "qabot" / "models" / f"reader-{digest[:16]}-ct2-{COMPUTE}"
+    return cache_dir("models", f"reader-{digest[:16]}-ct2-{COMPUTE}")
 
 
 def assemble(weights: Path, out: Path) -> None:

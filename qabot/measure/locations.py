@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from qabot.paths import cache_dir
+
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "benchmarks"
 SOURCES = {
     "squad": Path("squad-v1.1-dev/dev-v1.1.json.gz"),
@@ -20,8 +22,7 @@ SOURCES = {
 
 def default_cache() -> Path:
     """``$XDG_CACHE_HOME/qabot/bench``, else ``~/.cache/qabot/bench``."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "qabot" / "bench"
+    return cache_dir("bench")
 
 
 def data_root(data: Path | None = None) -> Path:

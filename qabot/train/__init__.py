@@ -16,26 +16,28 @@ from pathlib import Path
 
 from qabot.errors import QabotError
 
-DEFAULT_PASSAGES = 5  # passages the reader reads at answer time, and is calibrated for
-
 
 def train_reader(
-    work: Path,
+    work: Path | None,
     out: Path,
     config: object | None = None,
     data: Path | None = None,
     limit: int | None = None,
-    passages: int = DEFAULT_PASSAGES,
+    passages: int | None = None,
     say: Callable[[str], None] = print,
 ) -> dict:
-    """Prepare the examples, train (resuming a killed run), export the weights, set the
-    thresholds on held-out questions and write the model card. Returns the card's facts."""
-    from qabot.answer.reader import SETTINGS, WEIGHTS, Reader
+    """Prepare the examples in ``work`` (default: the cache's ``train``), train (resuming a
+    killed run), export the weights, set the thresholds on held-out questions for reading
+    ``passages`` paragraphs a question, and write the model card. Returns the card's facts."""
+    from qabot.answer.reader import DEFAULT_PASSAGES, SETTINGS, WEIGHTS, Reader
     from qabot.ingest.embedding import model_id
+    from qabot.paths import cache_dir
     from qabot.train import calibrate, examples, export
     from qabot.train.loop import TrainConfig, Trainer
 
     config = config or TrainConfig()
+    work = work or cache_dir("train")
+    passages = passages or DEFAULT_PASSAGES
     if not isinstance(config, TrainConfig):
         raise QabotError("config must be a TrainConfig")
     started = time.perf_counter()

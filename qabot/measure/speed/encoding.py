@@ -83,3 +83,34 @@ def bench_embedding(
                 Row("-", f"embedding mean cosine to sentence-transformers{what}: {label}",
                     "torch", 1.0, cos, "", None, ">= 0.99", cos >= 0.99),
             ]  # fmt: skip
+
+
+def bench_reader(real: RealData, rows: list[Row], n_questions: int = 48) -> None:
+    """The reader's throughput, paragraphs read a second as answering reads them (one
+    question over its ``passages`` paragraphs at a time), beside qabot's encoder embedding
+    the same paragraphs: the reader runs a model of the same size over longer inputs."""
+    from qabot.answer.reader import shipped_reader
+    from qabot.ingest import embedding
+
+    reader = shipped_reader()
+    k = reader.settings.passages
+    questions = real.questions[:n_questions]
+    groups = [real.paragraphs[i * k : (i + 1) * k] for i in range(len(questions))]
+    if not questions or not all(groups):
+        return
+    reader.read(questions[0], groups[0])  # warm-up: the converted model is loaded
+    t0 = time.perf_counter()
+    for q, g in zip(questions, groups, strict=True):
+        reader.read(q, g)
+    rate = len(questions) * k / (time.perf_counter() - t0)
+    encoder = embedding._encoder(embedding.DEFAULT_ENCODER)
+    texts = [p for g in groups for p in g]
+    encoder.encode(texts[:16])
+    t0 = time.perf_counter()
+    encoder.encode(texts)
+    base = len(texts) / (time.perf_counter() - t0)
+    rows.append(
+        Row("-", f"reader throughput, {k} paragraphs a question / the encoder on them",
+            f"CTranslate2 {embedding.DEFAULT_ENCODER} encoder", base, rate, "paragraphs/s",
+            rate / base)
+    )  # fmt: skip
