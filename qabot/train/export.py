@@ -11,6 +11,7 @@ from typing import Any
 
 from qabot.answer.reader import SETTINGS, WEIGHTS, Thresholds
 from qabot.answer.reader_inputs import WindowConfig
+from qabot.train.calibrate import FALSE_ABSTENTION, FALSE_CONFLICT
 
 
 def write_weights(model: Any, out: Path, base: str) -> Path:
@@ -48,6 +49,12 @@ CARD = "MODEL_CARD.md"
 def _stopped(config: dict[str, Any]) -> str:
     steps = config.get("max_steps")
     return f" (stopped at --max-steps {steps})" if steps else ""
+
+
+def _cycles(config: dict[str, Any]) -> str:
+    warm = f"{config['warmup']:.0%} linear warm-up then linear decay"
+    cycle = config.get("cycle")
+    return f"{warm} in every cycle of {cycle} epochs" if cycle else warm
 
 
 def write_card(out: Path, facts: dict[str, Any], thresholds: Thresholds) -> None:
@@ -93,7 +100,7 @@ best {c["hard_pool"]} retrieved.
 ## Training
 Loss: shared normalisation (Clark & Gardner 2018): start and end scores are normalised over
 all windows of a group at once, so scores are comparable across passages. AdamW, learning
-rate {c["lr"]}, {c["warmup"]:.0%} linear warm-up then linear decay, weight decay
+rate {c["lr"]}, {_cycles(c)}, weight decay
 {c["weight_decay"]}, {c["batch_questions"]} questions a batch, a schedule of {c["epochs"]}
 epochs of which {t.get("steps")} steps ran{_stopped(c)},
 windows of {c["window"]["max_tokens"]} tokens (stride {c["window"]["stride"]}), seed
@@ -109,11 +116,13 @@ readings on the right side of no-answer at margin 0, with and without the gold p
 
 ## Thresholds (held-out questions, read as qabot reads: {facts["passages"]} passages)
 - abstain when the best span beats no-answer by less than **{thresholds.abstain_margin}**
-  (log-odds): the margin that maximises SQuAD 2.0-style F1 over held-out questions read with
-  their gold passage among negatives and with negatives alone.
-- a second answer from another document is a conflict at log-probability at least
-  **{thresholds.conflict_logp}**, which flags {held["false_conflict"]}% of held-out
-  single-answer questions.
+  (log-odds): the highest margin that refuses at most {FALSE_ABSTENTION:.0%} of held-out
+  questions read with their gold passage among retrieved negatives. The same questions
+  read over the negatives alone measure how often it abstains when it should.
+- a second answer from another document is a conflict when its fact (all of its spans) has
+  log-probability at least **{thresholds.conflict_logp}**: the lowest that shows a rival
+  on at most {FALSE_CONFLICT:.0%} of answered held-out questions, which have one answer
+  each (measured: {held["false_conflict"]}%).
 
 | held-out measure | value |
 |---|---:|
