@@ -9,6 +9,7 @@ import pytest
 
 from qabot.answer.extraction import _bounds, _part_of, _sentences_of
 from qabot.answer.facts import group
+from qabot.answer.questions import YES_NO
 from qabot.answer.reader_inputs import SpanScore
 from qabot.api import QABot
 
@@ -29,8 +30,9 @@ def test_every_dev_question_gets_exact_quotes(bot: QABot, dev_questions) -> None
     for q in dev_questions:
         result = bot.ask(q["question"], q.get("history", []))
         assert_exact(result)
+        polar = YES_NO.search(q["question"])  # answered by the sentence answerer
         for a in result.answers:
-            assert a.short_answer is not None  # the reader's span, quoted in its sentence
+            assert polar or a.short_answer is not None  # the reader's span, in its sentence
             assert "\n\n" not in a.text and 0.0 <= a.score <= 1.0
             assert a.citations and (a.citations[0].doc, a.citations[0].start) == (a.doc, a.start)
 
@@ -57,6 +59,14 @@ def test_abstains_when_the_corpus_does_not_answer(bot: QABot) -> None:
         result = bot.ask(question)
         assert result.abstained and not result.answers, (question, result.answers)
         assert "reader" in result.note and result.evidence
+
+
+def test_a_yes_no_question_is_answered_with_the_sentence_that_settles_it(bot: QABot) -> None:
+    # the reader has no span for "yes": the sentence answerer quotes the sentence instead
+    result = bot.ask("Has the U.N. raised alarms about starvation in Gaza?")
+    assert not result.abstained, result.note
+    assert "famine" in result.answers[0].text
+    assert result.answers[0].short_answer is None  # no span stands for yes or no
 
 
 def test_a_follow_up_is_answered_by_another_name_than_the_one_it_leans_on(bot: QABot) -> None:

@@ -8,6 +8,10 @@ beats "no answer" by ``abstain_margin`` (log-odds), and an answer other than the
 confident one when its log-probability reaches ``conflict_logp``. Spans that name one thing
 ("Yoav Gallant", "Gallant") are one fact with several sources; two confident facts, each
 stated only in documents that do not state the other, are a conflict.
+
+A yes/no question has no span for an answer (the reader was trained on questions whose
+answer is a phrase of the passage), so it goes to the sentence answerer, which quotes the
+sentence that affirms or denies it and flags sources that disagree.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qabot.answer.conflicts import polarity_conflict
+from qabot.answer.answering import Answerer
 from qabot.answer.facts import Fact, find
 from qabot.answer.questions import YES_NO
 from qabot.answer.reader import Reader
@@ -45,9 +49,11 @@ class SpanAnswerer:
         retriever: Retriever,
         reader: Reader,
         config: ExtractionConfig | None = None,
+        polar: Answerer | None = None,
     ) -> None:
         self.index = index
         self.reader = reader
+        self.polar = polar or Answerer(index, retriever)  # answers yes/no questions
         self.config = config or ExtractionConfig()
         self.passages = self.config.passages or reader.settings.passages
         self.scope = SourceScope(index, retriever)
@@ -58,7 +64,8 @@ class SpanAnswerer:
         """Read the best paragraphs for ``question``. ``about``: what a follow-up leans on
         (the earlier question, then the names its answer gave): such a name is never an
         answer, so the reader's spans that are one of them are set aside before it decides."""
-        del query  # the reader reads the question itself
+        if YES_NO.search(question):
+            return self.polar.respond(hits, query, question, about)
         if not hits:
             return AnswerSet([], True, False, "nothing was retrieved for the question")
         paragraphs = self._passages(hits, question)
@@ -93,12 +100,7 @@ class SpanAnswerer:
                 answers.append(a)
                 if len(answers) == self.config.max_answers:
                     break
-        conflict = (other is not None and len(answers) > 1) or (
-            bool(YES_NO.search(question))
-            and len({a.doc for a in answers}) > 1
-            and polarity_conflict(answers, question)
-        )
-        return AnswerSet(answers, False, conflict)
+        return AnswerSet(answers, False, other is not None and len(answers) > 1)
 
     def _passages(self, hits: list[Hit], question: str) -> list[Paragraph]:
         """The top paragraphs by fused rank; those of a source the question names first."""
