@@ -298,7 +298,7 @@ class QABot:
         found = answerer.respond(hits, query, turn.question, about)
         t3 = time.perf_counter()
 
-        evidence = [_evidence(state.index, h) for h in hits[:MAX_EVIDENCE]]
+        evidence = [_evidence(state.index, h) for h in hits]
         return AskResult(
             question=text,
             resolved_question=turn.resolved,

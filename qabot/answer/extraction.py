@@ -49,11 +49,10 @@ class SpanAnswerer:
         retriever: Retriever,
         reader: Reader,
         config: ExtractionConfig | None = None,
-        polar: Answerer | None = None,
     ) -> None:
         self.index = index
         self.reader = reader
-        self.polar = polar or Answerer(index, retriever)  # answers yes/no questions
+        self.polar = Answerer(index, retriever)  # answers yes/no questions
         self.config = config or ExtractionConfig()
         self.passages = self.config.passages or reader.settings.passages
         self.scope = SourceScope(index, retriever)

@@ -186,7 +186,6 @@ class Trainer:
         state = {
             "step": step,
             "config": self.config.to_dict(),
-            "schedule": self.config.schedule(),
             "losses": self.losses[-2000:],
             "seconds": round(self.seconds, 1),
         }

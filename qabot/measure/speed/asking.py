@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from qabot.measure import locations
+from qabot.measure.speed.ask_probe import timed
 from qabot.measure.speed.corpora import Pool, RealData, synthetic_index
 from qabot.measure.speed.table import Row
 from qabot.measure.speed.timing import size_name
@@ -129,12 +130,7 @@ def bench_ask(seeds: Path, rows: list[Row], out: dict) -> None:
         bot = QABot(seeds, index_dir, answerer=kind)
         for q in questions:
             bot.ask(q)
-        times = []
-        for _ in range(3):
-            for q in questions:
-                t0 = time.perf_counter()
-                bot.ask(q)
-                times.append((time.perf_counter() - t0) * 1000)
+        times, _ = timed(bot, questions * 3)
         warm[kind] = float(np.percentile(times, 50)), float(np.percentile(times, 95))
 
     def cold(encoder: str, answerer: str = DEFAULT_ANSWERER) -> float:
