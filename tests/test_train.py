@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,46 @@ def test_a_group_targets_the_gold_span_and_no_answer_otherwise():
     assert batch.groups[1][2] == [0, width]
 
 
+def test_a_passage_cut_of_its_answer_keeps_the_rest_and_never_the_answer():
+    questions = _questions(40)
+    cut = [(q, q.without_answer()) for q in questions]
+    assert any(rest is not None for _, rest in cut)
+    for q, rest in cut:
+        if rest is None:
+            continue
+        answer = normalize(q.context[q.answers[0][0] : q.answers[0][1]])
+        assert answer not in normalize(rest)
+        assert len(rest) < len(q.context)
+        # what is left is the passage's own sentences, in order
+        assert all(sentence in q.context for sentence in rest.split(". ") if sentence)
+
+
+def test_a_group_may_read_the_gold_passage_cut_of_its_answer_as_a_negative():
+    q = next(q for q in _questions(40) if q.without_answer())
+    g = make_group(q, Plan(0, False, (0,), answer_removed=True), WindowMaker())
+    assert g is not None and not g.answerable and len(g.windows) == 2
+    text = WindowMaker().encode([q.without_answer()])[0].ids
+    assert g.windows[0].ids[g.windows[0].first : g.windows[0].first + 5] == text[:5]
+
+
+def test_answer_removed_negatives_join_only_from_their_epoch_and_leave_other_draws_alone():
+    questions = _questions(60)
+    on = TrainConfig(batch_questions=4, unanswerable=0.5, answer_removed=1.0)
+    off = TrainConfig(batch_questions=4, unanswerable=0.5, answer_removed=0.0)
+    assert plans(questions, on, 0) == plans(questions, off, 0)
+    later = [p for b in plans(questions, on, 1) for p in b]
+    removed = [p for p in later if p.answer_removed]
+    assert removed and all(not p.answerable for p in removed)
+    assert all(questions[p.question].without_answer() for p in removed)
+    plain = {p.question: p for b in plans(questions, off, 1) for p in b}
+    for p in later:
+        q = plain[p.question]
+        assert p.answerable == q.answerable
+        # one retrieved negative gives way to the cut passage; the others are the same
+        assert set(p.negatives) <= set(q.negatives)
+        assert len(p.negatives) == len(q.negatives) - int(p.answer_removed)
+
+
 def test_windows_cover_a_long_passage_and_keep_offsets():
     maker = WindowMaker()
     passage = " ".join(f"word{i}" for i in range(600))
@@ -95,11 +136,20 @@ def test_a_killed_run_resumes_where_it_stopped(tmp_path):
     assert resumed.losses == pytest.approx(whole.losses, abs=2e-3)
 
 
-def test_a_longer_run_with_the_same_cycles_goes_on_from_a_shorter_ones_checkpoint(tmp_path):
+def test_a_longer_run_goes_on_from_a_shorter_ones_checkpoint_when_it_shares_its_steps(tmp_path):
     questions = _questions(16)
     base = dict(batch_questions=4, cycle=0.5, checkpoint_every=1, eval_every=10_000)
     said: list[str] = []
     Trainer(questions, tmp_path / "run", TrainConfig(epochs=1, **base), said.append).run()
+    # a change that only later epochs see goes on from the checkpoint; one the first
+    # epoch saw starts anew (each tried on a copy, stopped where the checkpoint is)
+    for change, verdict in (({"answer_removed": 0.0}, "resuming at step 4"), ({"seed": 7}, "anew")):
+        shutil.copytree(tmp_path / "run", tmp_path / "copy", dirs_exist_ok=True)
+        said.clear()
+        config = TrainConfig(epochs=1.5, max_steps=4, **{**base, **change})
+        Trainer(questions, tmp_path / "copy", config, said.append).run()
+        assert any(verdict in m for m in said), (change, said)
+    said.clear()
     longer = Trainer(questions, tmp_path / "run", TrainConfig(epochs=1.5, **base), said.append)
     longer.run()
     assert any("resuming at step 4" in m for m in said)

@@ -4,7 +4,9 @@ A group is what the reader sees for one question at answer time: some passages, 
 holding the answer. Its loss normalises start and end scores over *all* its windows at once
 (shared normalisation, Clark & Gardner 2018), so scores mean the same across passages. The
 target is the gold span (every gold answer in the window counts), or, for a group whose
-passages do not hold the answer, the no-answer position ([CLS]) of any window.
+passages do not hold the answer, the no-answer position ([CLS]) of any window. A group
+without the answer may read the gold passage with the answer's sentences cut out: the
+hardest "not here", a passage on the very topic of the question.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class Plan:
     question: int
     answerable: bool
     negatives: tuple[int, ...]
+    answer_removed: bool = False  # also read the gold passage with its answer cut out
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,11 @@ class Group:
 def make_group(q: TrainQuestion, plan: Plan, maker: WindowMaker) -> Group | None:
     """The group a plan describes; None when the gold span fits no window."""
     negatives = [q.negatives[i] for i in plan.negatives]
+    if plan.answer_removed:
+        rest = q.without_answer()
+        if rest is None:
+            raise ValueError(f"question {q.id} has no passage without its answer")
+        negatives.insert(0, rest)
     texts = [q.question, *([q.context] if plan.answerable else []), *negatives]
     encs = maker.encode(texts)
     q_ids = encs[0].ids[: maker.config.max_question_tokens]

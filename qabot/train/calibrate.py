@@ -1,8 +1,10 @@
 """The reader's thresholds, set on held-out training questions only.
 
-Each held-out question is read twice, as qabot reads at answer time (``passages`` passages):
-with its gold passage among retrieved negatives (it should answer), and with the negatives
-alone (the corpus does not answer: it should abstain).
+Each held-out question is read as qabot reads at answer time (``passages`` passages): with
+its gold passage among retrieved negatives (it should answer), with the negatives alone
+(the corpus does not answer: it should abstain), and with the gold passage cut of its
+answer's sentences beside the negatives (it should abstain too: the hardest case, a passage
+on the very topic that does not answer).
 
 * ``abstain_margin``: the highest margin (best span over no-answer, log-odds) at which the
   reader still answers all but ``FALSE_ABSTENTION`` of the questions whose gold passage it
@@ -83,7 +85,7 @@ def calibrate(
     passages: int,
     say: Callable[[str], None] = print,
 ) -> Calibration:
-    margins_ans, f1s, margins_none = [], [], []
+    margins_ans, f1s, margins_none, margins_cut = [], [], [], []
     readings: list[tuple[Reading, list[str]]] = []
     for n, q in enumerate(held):
         golds = [q.context[a:b] for a, b in q.answers]
@@ -95,6 +97,10 @@ def calibrate(
         readings.append((r, with_gold))
         if q.negatives:
             margins_none.append(reader.read(q.question, list(q.negatives[:passages])).margin)
+        rest = q.without_answer()
+        if rest is not None:
+            cut = [rest, *q.negatives[: passages - 1]]
+            margins_cut.append(reader.read(q.question, cut).margin)
         if (n + 1) % 200 == 0:
             say(f"calibrating: {n + 1}/{len(held)} held-out questions read")
     m_ans, m_none = np.array(margins_ans), np.array(margins_none)
@@ -112,6 +118,9 @@ def calibrate(
         "f1_gold_among_negatives": round(100 * float(np.mean(f1_arr)), 2),
         "false_abstention": round(100 * float(np.mean(~answered)), 2),
         "abstain_recall": round(100 * float(np.mean(m_none < tau)), 2),
+        "abstain_recall_answer_removed": round(100 * float(np.mean(np.array(margins_cut) < tau)), 2)
+        if margins_cut
+        else 0.0,
         "false_conflict": round(100 * float(np.mean(rivals)), 2) if rivals else 0.0,
         "synthetic_conflicts_caught": round(
             100 * _synthetic_conflicts(reader, held, passages, thresholds), 2

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -26,6 +27,9 @@ SETS = {
     "reddit": "squadshifts/reddit_v1.0.json.gz",
     "amazon": "squadshifts/amazon_reviews_v1.0.json.gz",
 }
+# a sentence ends at . ! or ? (and any closing quotes or brackets) before white space
+_SENTENCE_END = re.compile(r"[.!?][\"”’)\]]*\s+")
+MIN_REST_CHARS = 100  # a passage cut down to less than this is no passage
 HELD_OUT_PERCENT = 8  # of the articles (Reddit: of the paragraphs, it is one "article")
 NEGATIVES = 6  # retrieved passages kept a question, best first
 RETRIEVE = 12  # retrieval depth the negatives come from
@@ -43,6 +47,25 @@ class TrainQuestion:
     answers: tuple[tuple[int, int], ...]  # character spans in ``context``
     negatives: tuple[str, ...]
     held_out: bool
+
+    def without_answer(self) -> str | None:
+        """The passage with every sentence that holds a gold answer cut out: still on the
+        question's topic, often naming things of the answer's kind, and no longer answering
+        it (what SQuAD 2.0's unanswerable questions are like). None when too little is left
+        or an answer still shows in what is."""
+        cuts = [0] + [m.end() for m in _SENTENCE_END.finditer(self.context)]
+        cuts.append(len(self.context))
+        kept = [
+            self.context[a:b]
+            for a, b in itertools.pairwise(cuts)
+            if a < b and not any(s < b and a < e for s, e in self.answers)
+        ]
+        rest = "".join(kept).strip()
+        text = normalize(rest)
+        golds = {normalize(self.context[a:b]) for a, b in self.answers} - {""}
+        if len(rest) < MIN_REST_CHARS or any(g in text for g in golds):
+            return None
+        return rest
 
     @staticmethod
     def from_dict(row: dict) -> TrainQuestion:

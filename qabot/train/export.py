@@ -12,6 +12,7 @@ from typing import Any
 from qabot.answer.reader import SETTINGS, WEIGHTS, Thresholds
 from qabot.answer.reader_inputs import WindowConfig
 from qabot.train.calibrate import FALSE_ABSTENTION, FALSE_CONFLICT
+from qabot.train.examples import MIN_REST_CHARS
 
 
 def write_weights(model: Any, out: Path, base: str) -> Path:
@@ -64,7 +65,8 @@ def write_card(out: Path, facts: dict[str, Any], thresholds: Thresholds) -> None
     c = t["config"]
     held = facts["held_out"]
     evals = "\n".join(
-        f"| {e['step']} | {e['f1_gold_passage']} | {e['no_answer_accuracy']} |"
+        f"| {e['step']} | {e['f1_gold_passage']} | {e['no_answer_accuracy']} "
+        f"| {e.get('answer_removed_refused', '–')} |"
         for e in t["held_out_evals"]
     )
     text = (
@@ -95,7 +97,12 @@ leaving out the gold paragraph, held-out paragraphs and any passage holding a go
 A group is one question over several passages: the gold one with
 {c["negatives_with_answer"]} negative(s), or, for {c["unanswerable"]:.0%} of groups,
 {c["negatives_without"]} negatives alone (target: no answer). Negatives are drawn from the
-best {c["hard_pool"]} retrieved.
+best {c["hard_pool"]} retrieved. After {c.get("answer_removed_from", 1)} epoch(s) without
+them, {c.get("answer_removed", 0.0):.0%} of the groups without the answer read, in place of one
+retrieved negative, the gold passage with every sentence holding a gold answer cut out
+(kept when at least {MIN_REST_CHARS} characters remain and no gold answer shows in them):
+a passage on the question's very topic that does not answer it, as SQuAD 2.0's unanswerable
+questions are (first learn to find answers, then to refuse what is nearly one).
 
 ## Training
 Loss: shared normalisation (Clark & Gardner 2018): start and end scores are normalised over
@@ -108,17 +115,19 @@ windows of {c["window"]["max_tokens"]} tokens (stride {c["window"]["stride"]}), 
 100 steps: {t["losses_last_100"]}.
 
 Held-out checks during training (300 questions; F1 with the gold passage alone; share of
-readings on the right side of no-answer at margin 0, with and without the gold passage):
+readings on the right side of no-answer at margin 0, with and without the gold passage;
+share of gold passages cut of their answer that it refuses at margin 0):
 
-| step | F1 | no-answer accuracy |
-|---:|---:|---:|
+| step | F1 | no-answer accuracy | answer removed, refused |
+|---:|---:|---:|---:|
 {evals}
 
 ## Thresholds (held-out questions, read as qabot reads: {facts["passages"]} passages)
 - abstain when the best span beats no-answer by less than **{thresholds.abstain_margin}**
   (log-odds): the highest margin that refuses at most {FALSE_ABSTENTION:.0%} of held-out
   questions read with their gold passage among retrieved negatives. The same questions
-  read over the negatives alone measure how often it abstains when it should.
+  read over the negatives alone, and over their gold passage cut of its answer beside the
+  negatives, measure how often it abstains when it should.
 - a second answer from another document is a conflict when its fact (all of its spans) has
   log-probability at least **{thresholds.conflict_logp}**: the lowest that shows a rival
   on at most {FALSE_CONFLICT:.0%} of answered held-out questions, which have one answer

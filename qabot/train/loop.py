@@ -40,6 +40,12 @@ class TrainConfig:
     negatives_with_answer: int = 1  # passages beside the gold one
     negatives_without: int = 2
     hard_pool: int = 4  # negatives are drawn from the best this many retrieved
+    # From epoch ``answer_removed_from`` on, this share of the groups without the answer
+    # read the gold passage with its answer's sentences cut out in place of one retrieved
+    # negative. The first epoch learns to find answers; later ones learn to refuse a
+    # passage on the question's very topic that does not answer it.
+    answer_removed: float = 0.75
+    answer_removed_from: int = 1
     seed: int = 13
     checkpoint_every: int = 100  # steps
     eval_every: int = 1000
@@ -50,26 +56,13 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def schedule(self) -> dict[str, Any]:
-        """What decides the batches, step by step: a checkpoint resumes only under the same
-        (the run's length and cycles decide only the learning rates, compared apart)."""
-        out = self.to_dict()
-        for key in (
-            "max_steps",
-            "checkpoint_every",
-            "eval_every",
-            "eval_questions",
-            "epochs",
-            "cycle",
-        ):
-            del out[key]
-        return out
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """The config a checkpoint was written under (one written before cycles had one)."""
+        """The config a checkpoint was written under (one written before a field was added
+        gets the field's off value)."""
         fields = dict(data)
         fields.setdefault("cycle", None)
+        fields.setdefault("answer_removed", 0.0)
         fields["window"] = WindowConfig(**fields["window"])
         return cls(**fields)
 
@@ -95,6 +88,10 @@ def plans(questions: list[TrainQuestion], config: TrainConfig, epoch: int) -> li
     """The batches of one epoch, drawn from the seed and the epoch alone. Questions of
     similar length share a batch (less padding); batches are then shuffled."""
     rng = np.random.default_rng([config.seed, epoch])
+    # a stream of its own, so that turning answer-removed passages on leaves every other
+    # draw (and so the epochs before ``answer_removed_from``) exactly as it was
+    cut_rng = np.random.default_rng([config.seed, epoch, 1])
+    cut = config.answer_removed if epoch >= config.answer_removed_from else 0.0
     order = rng.permutation(len(questions))
     out: list[Plan] = []
     for i in order.tolist():
@@ -102,8 +99,12 @@ def plans(questions: list[TrainQuestion], config: TrainConfig, epoch: int) -> li
         pool = min(config.hard_pool, len(q.negatives))
         answerable = not (pool >= 1 and rng.random() < config.unanswerable)
         want = config.negatives_with_answer if answerable else config.negatives_without
-        picks = rng.choice(pool, size=min(want, pool), replace=False) if pool else []
-        out.append(Plan(i, answerable, tuple(sorted(int(k) for k in picks))))
+        drawn = rng.choice(pool, size=min(want, pool), replace=False) if pool else []
+        picks = [int(k) for k in drawn]
+        removed = False
+        if not answerable and cut and cut_rng.random() < cut and q.without_answer():
+            removed, picks = True, picks[1:]
+        out.append(Plan(i, answerable, tuple(sorted(picks)), removed))
     size = config.batch_questions
     chunk = size * 50
     batches: list[list[Plan]] = []
@@ -115,7 +116,8 @@ def plans(questions: list[TrainQuestion], config: TrainConfig, epoch: int) -> li
 
 
 def _length(q: TrainQuestion, plan: Plan) -> int:
-    texts = ([q.context] if plan.answerable else []) + [q.negatives[i] for i in plan.negatives]
+    gold = plan.answerable or plan.answer_removed  # a cut passage is about as long
+    texts = ([q.context] if gold else []) + [q.negatives[i] for i in plan.negatives]
     return max((len(t) for t in texts), default=0)
 
 
@@ -223,14 +225,25 @@ class Trainer:
 
     def _continues(self, state: dict) -> bool:
         """Whether this run would have trained the checkpoint's steps exactly as it did:
-        the same batches, and the same learning rate at every step up to it."""
+        the same model, the same batches, and the same learning rate at every step up to
+        it (so a longer run, or one that changes only later epochs, goes on from it)."""
         try:
             theirs = TrainConfig.from_dict(state["config"])
             step = int(state["step"])
         except (KeyError, TypeError, ValueError):
             return False
-        if theirs.schedule() != self.config.schedule() or step > self.total_steps:
+        ours = self.config
+        if step > self.total_steps or (theirs.window, theirs.weight_decay, theirs.seed) != (
+            ours.window,
+            ours.weight_decay,
+            ours.seed,
+        ):
             return False
+        spe = self.steps_per_epoch
+        for epoch in range(math.ceil(step / spe)):
+            n = min(spe, step - epoch * spe)
+            if plans(self.train, theirs, epoch)[:n] != plans(self.train, ours, epoch)[:n]:
+                return False
         a = learning_rates(theirs, self.steps_per_epoch)[:step]
         b = learning_rates(self.config, self.steps_per_epoch)[:step]
         return len(a) == step and bool(np.allclose(a, b, rtol=0, atol=1e-12))
@@ -335,17 +348,24 @@ def torch_logits(model: Any, windows: list[Any]) -> tuple[np.ndarray, np.ndarray
 
 
 def evaluate(model: Any, held: list[TrainQuestion], maker: WindowMaker) -> dict[str, float]:
-    """Held-out F1 with the gold passage alone, and how the no-answer score separates the
-    gold passage beside negatives from negatives alone (share ordered right, margin 0)."""
+    """Held-out F1 with the gold passage alone; how the no-answer score separates the gold
+    passage beside negatives from negatives alone (share ordered right, margin 0); and the
+    share of gold passages with their answer cut out that it refuses (margin 0)."""
     model.eval()
     f1s, right = [], 0
-    pairs = 0
+    pairs = refused = cuts = 0
     for q in held:
         golds = [q.context[a:b] for a, b in q.answers]
         ws = maker.windows(q.question, [q.context])
         s, e = torch_logits(model, ws)
         r = decode(ws, s, e, maker.config)
         f1s.append(f1(q.context[r.spans[0].start : r.spans[0].end], golds) if r.spans else 0.0)
+        rest = q.without_answer()
+        if rest is not None:
+            cut = maker.windows(q.question, [rest])
+            s3, e3 = torch_logits(model, cut)
+            refused += int(decode(cut, s3, e3, maker.config).margin <= 0)
+            cuts += 1
         if q.negatives:
             negs = list(q.negatives[:2])
             with_gold = maker.windows(q.question, [q.context, *negs])
@@ -359,5 +379,6 @@ def evaluate(model: Any, held: list[TrainQuestion], maker: WindowMaker) -> dict[
     return {
         "f1_gold_passage": round(100 * float(np.mean(f1s)), 2) if f1s else 0.0,
         "no_answer_accuracy": round(100 * right / pairs, 2) if pairs else 0.0,
+        "answer_removed_refused": round(100 * refused / cuts, 2) if cuts else 0.0,
         "questions": len(held),
     }
