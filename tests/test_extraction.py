@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from qabot.answer.extraction import _bounds, _part_of, _sentences_of
+from qabot.answer.extraction import _bounds, _names, _sentences_of
 from qabot.answer.facts import group
 from qabot.answer.questions import YES_NO
 from qabot.answer.reader_inputs import SpanScore
@@ -116,7 +116,8 @@ def test_spans_group_by_name_or_by_overlapping_the_first_span(bot: QABot) -> Non
     assert [f.texts for f in facts] == [["Yoav Gallant", longer], ["Lloyd Austin", "Austin"]]
 
 
-def test_a_referent_is_a_run_of_whole_words_of_the_name() -> None:
-    assert _part_of("Gallant", "Yoav Gallant") and _part_of("yoav  GALLANT", "Yoav Gallant")
-    assert not _part_of("Gal", "Yoav Gallant") and not _part_of("Lloyd Austin", "Yoav Gallant")
-    assert not _part_of("", "Yoav Gallant")
+def test_a_referent_is_a_run_of_whole_words_of_the_name_or_a_spelling_of_it() -> None:
+    assert _names("Gallant", "Yoav Gallant") and _names("yoav  GALLANT", "Yoav Gallant")
+    assert _names("Yov Gallant", "Yoav Gallant") and _names("Yoav Galant", "Yoav Gallant")
+    assert not _names("Gal", "Yoav Gallant") and not _names("Lloyd Austin", "Yoav Gallant")
+    assert not _names("", "Yoav Gallant") and not _names("Benny Gantz", "Yoav Gallant")

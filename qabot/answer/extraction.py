@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from qabot.answer.answering import Answerer
-from qabot.answer.facts import Fact, find
+from qabot.answer.facts import Fact, find, same_value
 from qabot.answer.questions import YES_NO
 from qabot.answer.reader import Reader
 from qabot.answer.reader_inputs import SpanScore
@@ -74,7 +74,7 @@ class SpanAnswerer:
         spans = [
             s
             for s in reading.spans
-            if not any(_part_of(texts[s.passage][s.start : s.end], n) for n in names)
+            if not any(_names(texts[s.passage][s.start : s.end], n) for n in names)
         ]
         limits = self.reader.thresholds
         margin = spans[0].logp - reading.null_logp if spans else float("-inf")
@@ -177,8 +177,11 @@ def _bounds(p: Paragraph, first: int, last: int) -> tuple[int, int]:
     return p.sentences[first].start, p.sentences[last].end
 
 
-def _part_of(text: str, name: str) -> bool:
-    """Whether ``text`` is ``name`` or a run of its words ("Gallant" of "Yoav Gallant")."""
+def _names(text: str, name: str) -> bool:
+    """Whether ``text`` names ``name``: a run of its words ("Gallant" of "Yoav Gallant") or
+    a spelling of it ("Yov Gallant" in a misspelled article)."""
     part, whole = tokens.words(text), tokens.words(name)
     n = len(part)
-    return n > 0 and any(whole[i : i + n] == part for i in range(len(whole) - n + 1))
+    if n and any(whole[i : i + n] == part for i in range(len(whole) - n + 1)):
+        return True
+    return n > 0 and same_value(text, name)
