@@ -26,7 +26,7 @@ from qabot.train.examples import TrainQuestion
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: float = 1.0
+    epochs: float = 1.5
     # The learning rate warms up and decays linearly once per cycle of this many epochs
     # (None: once over the run). Cycles let a run be extended: a longer run with the same
     # cycle trains the same batches at the same rates up to where the shorter one stopped,
