@@ -69,6 +69,28 @@ def test_files_that_would_hang_loop_or_mislead_are_skipped(tmp_path: Path) -> No
     }
 
 
+def test_a_symlink_is_followed_only_to_a_file_inside_the_seeds(tmp_path: Path) -> None:
+    import os
+
+    seeds = tmp_path / "seeds"
+    (seeds / "sub").mkdir(parents=True)
+    (seeds / "sub" / "article.txt").write_text("An article.", encoding="utf-8")
+    os.symlink("sub/article.txt", seeds / "alias.txt")
+    (tmp_path / "private.txt").write_text("Not a seed.", encoding="utf-8")
+    os.symlink(tmp_path / "private.txt", seeds / "private.txt")
+    os.symlink("../private.txt", seeds / "sub" / "relative.txt")
+    stats, skipped = scan(seeds)
+    assert [s.name for s in stats] == ["alias.txt", "sub/article.txt"]
+    outside = "symlink to a file outside the seeds folder"
+    assert {s.name: s.reason for s in skipped} == {
+        "private.txt": outside,
+        "sub/relative.txt": outside,
+    }
+    # the seeds folder itself may be reached through a symlink
+    os.symlink(seeds, tmp_path / "linked")
+    assert [s.name for s in scan(tmp_path / "linked")[0]] == ["alias.txt", "sub/article.txt"]
+
+
 def test_size_limit_is_checked_before_reading(tmp_path: Path) -> None:
     import os
 

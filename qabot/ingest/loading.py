@@ -48,8 +48,9 @@ def scan(seeds_dir: Path) -> tuple[list[FileStat], list[SkippedFile]]:
     """List the ``.txt``/``.md`` files under ``seeds_dir`` (recursively, sorted by name).
 
     Hidden files and folders are ignored. Symlinked folders are not followed (no loops) and
-    are named in the skipped list, as are unreadable folders and files that are not regular
-    files (a FIFO would block the reader forever).
+    are named in the skipped list, as are unreadable folders, files that are not regular
+    files (a FIFO would block the reader forever) and symlinks to files outside the seeds
+    folder (``ln -s /etc/passwd seeds/a.txt`` must not put that file in answers).
     """
     if not seeds_dir.exists():
         raise QabotError(f"seeds folder not found: {seeds_dir}")
@@ -57,6 +58,7 @@ def scan(seeds_dir: Path) -> tuple[list[FileStat], list[SkippedFile]]:
         raise QabotError(f"seeds path is not a folder: {seeds_dir}")
     found: list[FileStat] = []
     skipped: list[SkippedFile] = []
+    inside = seeds_dir.resolve()  # a file symlink is followed only to a file under here
 
     def relative(path: Path) -> str:
         return display_name(path.relative_to(seeds_dir).as_posix())
@@ -85,6 +87,9 @@ def scan(seeds_dir: Path) -> tuple[list[FileStat], list[SkippedFile]]:
                 st = path.stat()
             except OSError as exc:
                 skipped.append(SkippedFile(name, f"cannot stat: {exc.strerror or exc}"))
+                continue
+            if path.is_symlink() and not path.resolve().is_relative_to(inside):
+                skipped.append(SkippedFile(name, "symlink to a file outside the seeds folder"))
                 continue
             if not stat_mode.S_ISREG(st.st_mode):
                 skipped.append(SkippedFile(name, "not a regular file"))
