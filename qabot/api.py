@@ -257,7 +257,11 @@ class QABot:
         # an earlier question with no words to look for ("?!") cannot be leaned on
         earlier = [
             q
-            for q in (clean_question(h) for h in history if h and h.strip())
+            for q in (
+                clean_question(h, f"history entry {k}")
+                for k, h in enumerate(history, 1)
+                if h and h.strip()
+            )
             if retriever.analyze(q)
         ]
         referents: tuple[str, ...] = ()

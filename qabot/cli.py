@@ -17,7 +17,9 @@ from qabot.present.display import safe
 from qabot.present.report import describe
 from qabot.records import AskResult, Progress
 
-_C1 = re.compile(r"[\x7f-\x9f]")
+# json escapes C0 controls but not DEL, C1 (\x9b starts an escape sequence too) or the
+# bidirectional controls that reorder a quote on screen: written as \uNNNN, the same string
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 seeds_option = click.option(
     "--seeds",
@@ -98,7 +100,7 @@ def render(result: AskResult) -> str:
         for (s,) in groups:
             ev = s.place
             out.append(
-                f"  [{s.number}] {ev.doc} ¶{ev.paragraph} chars {ev.start}-{ev.end}: "
+                f"  [{s.number}] {safe(ev.doc)} ¶{ev.paragraph} chars {ev.start}-{ev.end}: "
                 f"{safe(ev.text[:240])}{'…' if len(ev.text) > 240 else ''}"
             )
         return "\n".join(out)
@@ -140,8 +142,9 @@ def ask(
     def run() -> None:
         from qabot.api import QABot, clean_question
 
-        for text in (question, *history):
-            clean_question(text)  # refuse bad input before any indexing work
+        clean_question(question)  # refuse bad input before any indexing work
+        for k, text in enumerate(history, 1):
+            clean_question(text, f"history entry {k}")
         with _progress() as progress:
             bot = QABot(seeds_dir, index_dir, progress=progress)
         if bot.report is not None and (bot.report.touched or bot.report.rebuilt_reason):
@@ -150,8 +153,7 @@ def ask(
         result = bot.ask(question, history)
         if as_json:
             text = json.dumps(result.to_dict(), ensure_ascii=False, indent=1)
-            # json escapes C0 controls but not DEL/C1 (\x9b starts an escape sequence too)
-            click.echo(_C1.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+            click.echo(_JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
         else:
             click.echo(render(result))
 

@@ -105,3 +105,31 @@ def test_unreadable_index_is_rebuilt_by_ask(seeds_copy: Path, tmp_path: Path) ->
 
 def test_escape_sequences_are_shown_inert() -> None:
     assert safe("a\x1b[31mred\x07") == "a\\x1b[31mred\\x07"
+
+
+def test_a_file_name_with_a_bidi_control_is_shown_inert_in_abstentions_and_json(
+    seeds_copy: Path, tmp_path: Path
+) -> None:
+    # the article that is the closest evidence for a question the seeds do not answer
+    source = seeds_copy / "000_816a538e2e2ec7f8.txt"
+    source.rename(seeds_copy / "000_\u202etxt.exe.txt")
+    question = "When did Netanyahu publish the video accusing the U.S. of holding back weapons?"
+    where = ["--seeds", str(seeds_copy), "--index", str(tmp_path / "index")]
+    shown = run("ask", question, *where)
+    assert shown.exit_code == 0, shown.output
+    assert "does not answer" in shown.stdout
+    assert "000_\\u202etxt.exe.txt" in shown.stdout and "\u202e" not in shown.stdout
+    as_json = run("ask", question, "--json", *where)
+    assert "\u202e" not in as_json.stdout
+    data = json.loads(as_json.stdout)  # the escape reads back as the file's real name
+    assert "000_\u202etxt.exe.txt" in {e["doc"] for e in data["evidence"]}
+
+
+def test_a_bad_history_entry_is_named(seeds_copy: Path, tmp_path: Path) -> None:
+    where = ["--seeds", str(seeds_copy), "--index", str(tmp_path / "index")]
+    empty = run(
+        "ask", "And what did he say?", "--history", "Who met Austin?", "--history", " ", *where
+    )
+    assert empty.exit_code == 1 and empty.stderr.startswith("error: history entry 2 is empty")
+    long = run("ask", "And what did he say?", "--history", "x" * 5000, *where)
+    assert long.exit_code == 1 and long.stderr.startswith("error: history entry 1 is too long")

@@ -63,25 +63,26 @@ def resolve(question: str, history: Sequence[str] = (), referents: Sequence[str]
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
 
 
-def clean_question(question: str) -> str:
+def clean_question(question: str, what: str = "question") -> str:
     """Strip control characters and surrounding space; refuse empty or huge questions.
+    ``what`` names the text in the error ("history entry 2").
 
     The length is checked before anything else is done with the text, so a pasted
     megabyte costs nothing but this one comparison.
     """
     if not isinstance(question, str):
-        raise QabotError("question must be text")
+        raise QabotError(f"{what} must be text")
     if len(question) > 100 * MAX_QUESTION_CHARS:
         raise QabotError(
-            f"question is too long ({len(question):,} characters; limit {MAX_QUESTION_CHARS})"
+            f"{what} is too long ({len(question):,} characters; limit {MAX_QUESTION_CHARS})"
         )
     text = _ANSI.sub(" ", question)  # a pasted colour code is not part of the question
     text = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in text)
     text = " ".join(text.split())
     if not text:
-        raise QabotError("question is empty")
+        raise QabotError(f"{what} is empty")
     if len(text) > MAX_QUESTION_CHARS:
         raise QabotError(
-            f"question is too long ({len(text):,} characters; limit {MAX_QUESTION_CHARS})"
+            f"{what} is too long ({len(text):,} characters; limit {MAX_QUESTION_CHARS})"
         )
     return text
