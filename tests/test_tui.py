@@ -203,7 +203,7 @@ def test_up_and_down_recall_earlier_questions(app: QabotApp) -> None:
     run(app, scenario)
 
 
-def test_questions_are_recalled_in_a_later_session(bot, tmp_path: Path) -> None:
+def test_questions_are_recalled_in_a_later_session_from_a_private_file(bot, tmp_path: Path) -> None:
     history = tmp_path / "state" / "questions.jsonl"
 
     async def first(pilot: Pilot) -> None:
@@ -218,7 +218,11 @@ def test_questions_are_recalled_in_a_later_session(bot, tmp_path: Path) -> None:
         await pilot.press("up")
         assert box.value == TRUCE
 
+    history.parent.mkdir()
+    history.write_text("", encoding="utf-8")
+    history.chmod(0o644)  # as an earlier version left it
     run(QabotApp(SEEDS, bot.index_dir, bot=bot, history_file=history), first)
+    assert history.stat().st_mode & 0o777 == 0o600  # what the user asked is theirs alone
     with history.open("ab") as f:
         f.write(b"{damaged\n\xff\xfe not UTF-8\n")  # a damaged line costs that line only
     run(QabotApp(SEEDS, bot.index_dir, bot=bot, history_file=history), later)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from textual.binding import Binding
@@ -93,8 +94,11 @@ def _append_history(path: Path | None, question: str) -> None:
     if path is None:
         return
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as f:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # what the user asked is theirs alone: created 0600, and a looser file made so
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as f:
+            os.fchmod(fd, 0o600)
             f.write(json.dumps(question, ensure_ascii=False) + "\n")
     except OSError:
         pass  # history is a convenience: a read-only home must not stop the chat
