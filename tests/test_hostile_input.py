@@ -3,6 +3,7 @@ with a reason, or answered, never a crash; corpus text reaches the terminal iner
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import shutil
@@ -52,7 +53,8 @@ def messy_seeds(root: Path) -> dict[str, str]:
     put("binary.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + os.urandom(64), "binary file")
     put("late nul.txt", b"A" * 9000 + b"\x00" + b"B" * 10, "binary file")
     put("latin-1.txt", "Le ministre a déclaré".encode("latin-1"), "not UTF-8 text")
-    put("utf-16.txt", "Hello there".encode("utf-16"), "binary file")
+    put("utf-16.txt", "Hello there".encode("utf-16"), "UTF-16 text (save it as UTF-8)")
+    put("utf-16-be.txt", codecs.BOM_UTF16_BE + "Hi".encode("utf-16-be"), "UTF-16 text")
     put("empty.txt", b"", "empty file")
     put("blank.md", b" \n\t\n  \r\n", "empty file")
     big = put("huge.txt", b"", "too large (100 MB; limit 50 MB)")

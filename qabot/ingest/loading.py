@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import os
 import stat as stat_mode
@@ -140,6 +141,8 @@ def read_document(stat: FileStat) -> Document | SkippedFile:
         return SkippedFile(stat.name, f"unreadable: {exc.strerror or exc}")
     if len(data) > MAX_FILE_BYTES:  # it grew after the scan
         return SkippedFile(stat.name, f"too large (over {limit})")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return SkippedFile(stat.name, "UTF-16 text (save it as UTF-8)")
     if b"\x00" in data:
         return SkippedFile(stat.name, "binary file")
     try:
