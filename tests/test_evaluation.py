@@ -262,6 +262,27 @@ def test_usage_errors_are_one_line(args: list[str], message: str) -> None:
     assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr
 
 
+@pytest.mark.slow
+def test_a_question_that_ask_refuses_is_noted_and_the_run_goes_on(bot, tmp_path: Path) -> None:
+    path = tmp_path / "set.jsonl"
+    rows = [
+        GOOD | {"id": "blank", "question": "\u200b\u200b"},  # zero-width only: empty once cleaned
+        GOOD | {"id": "long", "question": "why " * 400},
+        GOOD | {"id": "real", "question": "Who is Israel's defense minister?"},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    pred = tmp_path / "pred.jsonl"
+    args = ["eval", str(path), "--seeds", str(SEEDS), "--index", str(bot.index_dir)]
+    result = run(*args, "--json", "--predictions", str(pred))
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["overall"]["questions"] == 1
+    assert any(
+        "2 questions refused by ask" in n and "blank: question is empty" in n for n in data["notes"]
+    ), data["notes"]
+    assert [json.loads(line)["id"] for line in pred.read_text().splitlines()] == ["real"]
+
+
 def test_empty_set_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "empty.jsonl"
     path.write_text("\n\n", encoding="utf-8")

@@ -56,10 +56,13 @@ def ask_all(
     questions: Sequence[EvalQuestion],
     progress: Progress | None = None,
     on_prediction: Callable[[Prediction], None] | None = None,
+    refused: list[str] | None = None,
 ) -> list[Prediction]:
     """Ask each question exactly as the chat would (follow-ups with their history).
 
-    Ctrl+C stops early and keeps the answers so far: a long benchmark still reports something.
+    A question that ``ask`` refuses (empty once cleaned, too long) is added to ``refused``
+    as "id: why" and the run goes on. Ctrl+C stops early and keeps the answers so far: a
+    long benchmark still reports something.
     """
     from qabot.ingest.embedding import embed
 
@@ -71,11 +74,14 @@ def ask_all(
             try:
                 result = bot.ask(q.question, q.history)
             except QabotError as exc:
-                raise QabotError(f"question {q.id}: {exc}") from None
-            prediction = Prediction(q, result, (time.perf_counter() - started) * 1000)
-            out.append(prediction)
-            if on_prediction:
-                on_prediction(prediction)
+                if refused is None:
+                    raise QabotError(f"question {q.id}: {exc}") from None
+                refused.append(f"{q.id}: {exc}")
+            else:
+                prediction = Prediction(q, result, (time.perf_counter() - started) * 1000)
+                out.append(prediction)
+                if on_prediction:
+                    on_prediction(prediction)
             if progress:
                 progress("questions", i, len(questions))
     except KeyboardInterrupt:
@@ -104,11 +110,16 @@ def evaluate(
             f"{len(missing)} gold quotes not found in the corpus (first: {missing[0]}); "
             "is this the question set of these seeds?"
         )
-    predictions = ask_all(bot, questions, progress, on_prediction)
-    if len(predictions) < len(questions):
+    refused: list[str] = []
+    predictions = ask_all(bot, questions, progress, on_prediction, refused)
+    if refused:
         notes.append(
-            f"INTERRUPTED: only the first {len(predictions)} of {len(questions)} questions"
+            f"{len(refused)} questions refused by ask and left out of the scores "
+            f"(first: {refused[0]})"
         )
+    if len(predictions) + len(refused) < len(questions):
+        asked = len(predictions) + len(refused)
+        notes.append(f"INTERRUPTED: only the first {asked} of {len(questions)} questions")
     judgements = [judge(p.question, p.result, p.latency_ms, corpus) for p in predictions]
     rep = report(name, judgements, notes)
     rep.run["answerer"] = bot.answerer_kind
