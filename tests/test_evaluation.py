@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from qabot.cli import main
+from qabot.errors import QabotError
 from qabot.measure.judge import CorpusView, Judgement, judge
 from qabot.measure.metrics import (
     contains_answer,
@@ -205,6 +206,19 @@ def test_compare_lines_up_numbers() -> None:
     assert (delta.key, delta.old, delta.new) == ("overall.hit_at_1", 0.5, 0.75)
 
 
+def test_an_earlier_run_that_is_not_one_is_a_clear_error(tmp_path: Path) -> None:
+    from qabot.measure.tables import load_run
+
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    with pytest.raises(QabotError, match="nested too deeply"):
+        load_run(deep)
+    listed = tmp_path / "list.json"
+    listed.write_text("[1]", encoding="utf-8")
+    with pytest.raises(QabotError, match="not the JSON of an earlier"):
+        load_run(listed)
+
+
 # --------------------------------------------------------------------------- format errors
 
 
@@ -234,6 +248,7 @@ GOOD = {"id": "x1", "question": "Who?", "type": "factoid", "answers": ["A"], "su
         (json.dumps(GOOD | {"id": "x2", "type": "unanswerable"}), 'line 2: an "unanswerable"'),
         (json.dumps(GOOD), 'line 2: id "x1" is already used on line 1'),
         ("[1, 2]", "line 2: expected a JSON object"),
+        ("[" * 100_000 + "]" * 100_000, "line 2: not a question: JSON nested too deeply"),
     ],
 )
 def test_format_errors_name_the_line(tmp_path: Path, second_line: str, message: str) -> None:

@@ -81,6 +81,8 @@ def parse_question(line: str) -> EvalQuestion:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    except RecursionError:
+        raise ValueError("not a question: JSON nested too deeply") from None
     if not isinstance(record, dict):
         raise ValueError("expected a JSON object")
     for key in ("id", "question", "type"):

@@ -122,6 +122,10 @@ def load_run(path: Path) -> dict[str, Any]:
         raise QabotError(
             f"{path} is not the JSON of an earlier `qabot eval --json`: {exc}"
         ) from None
+    except RecursionError:
+        raise QabotError(
+            f"{path} is not the JSON of an earlier `qabot eval --json`: nested too deeply"
+        ) from None
     if not isinstance(data, dict):
         raise QabotError(f"{path} is not the JSON of an earlier `qabot eval --json`")
     return data
