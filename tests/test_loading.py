@@ -91,6 +91,30 @@ def test_a_symlink_is_followed_only_to_a_file_inside_the_seeds(tmp_path: Path) -
     assert [s.name for s in scan(tmp_path / "linked")[0]] == ["alias.txt", "sub/article.txt"]
 
 
+def test_folders_nested_thousands_deep_are_skipped_not_a_crash(tmp_path: Path) -> None:
+    import os
+
+    from qabot.ingest.loading import MAX_DEPTH
+
+    (tmp_path / "top.txt").write_text("At the top.", encoding="utf-8")
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:  # 1,200 levels, made relative to each new folder (the full path grows too long)
+        for _ in range(1200):
+            os.mkdir("d", dir_fd=fd)
+            inner = os.open("d", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+    finally:
+        os.close(fd)
+    shallow = tmp_path / "/".join(["d"] * 3) / "shallow.txt"
+    shallow.write_text("Three folders down.", encoding="utf-8")
+    stats, skipped = scan(tmp_path)
+    assert [s.name for s in stats] == ["d/d/d/shallow.txt", "top.txt"]
+    assert [(s.name, s.reason) for s in skipped] == [
+        ("/".join(["d"] * (MAX_DEPTH + 1)) + "/", "folder nested too deep")
+    ]
+
+
 def test_size_limit_is_checked_before_reading(tmp_path: Path) -> None:
     import os
 

@@ -15,6 +15,7 @@ from qabot.records import Document, SkippedFile
 
 SUFFIXES = (".txt", ".md")
 MAX_FILE_BYTES = 50 * 1024 * 1024  # beyond this a "document" is almost surely not an article
+MAX_DEPTH = 64  # folders below the seeds folder; deeper ones are skipped with that reason
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,11 @@ def scan(seeds_dir: Path) -> tuple[list[FileStat], list[SkippedFile]]:
     for root, dirs, files in os.walk(seeds_dir, onerror=folder_error, followlinks=False):
         here = Path(root)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        if dirs and len(here.relative_to(seeds_dir).parts) >= MAX_DEPTH:
+            # os.walk recurses: a folder chain thousands deep would overflow the stack
+            for d in dirs:
+                skipped.append(SkippedFile(relative(here / d) + "/", "folder nested too deep"))
+            dirs[:] = []
         for d in dirs:
             if (here / d).is_symlink():
                 skipped.append(SkippedFile(relative(here / d) + "/", "symlinked folder"))
