@@ -344,6 +344,14 @@ DAMAGE = {
         ),
         "manifest was edited",
     ),
+    "manifest checksums null, sealed again": (
+        lambda g: _edit_manifest(g, lambda m: m.update(checksums=None)),
+        "unreadable manifest",
+    ),
+    "manifest file entry of another shape, sealed again": (
+        lambda g: _edit_manifest(g, lambda m: m["files"][0].update(size="big")),
+        "unreadable manifest",
+    ),
     "newer format": (
         lambda g: _edit_manifest(g, lambda m: m.update(format_version=99)),
         "has format 99",
@@ -398,6 +406,7 @@ DAMAGE = {
 
 REBUILT = {
     "truncated vectors",
+    "manifest checksums null, sealed again",
     "manifest hand-edited",
     "other model",
     "pickle bomb in vectors",

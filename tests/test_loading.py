@@ -108,7 +108,12 @@ def test_folders_nested_thousands_deep_are_skipped_not_a_crash(tmp_path: Path) -
         os.close(fd)
     shallow = tmp_path / "/".join(["d"] * 3) / "shallow.txt"
     shallow.write_text("Three folders down.", encoding="utf-8")
-    stats, skipped = scan(tmp_path)
+    try:
+        stats, skipped = scan(tmp_path)
+    finally:  # removed here, level by level: pytest's own clean-up recurses and would fail
+        shallow.unlink()
+        for level in range(1200, 0, -1):
+            os.rmdir(tmp_path / "/".join(["d"] * level))
     assert [s.name for s in stats] == ["d/d/d/shallow.txt", "top.txt"]
     assert [(s.name, s.reason) for s in skipped] == [
         ("/".join(["d"] * (MAX_DEPTH + 1)) + "/", "folder nested too deep")

@@ -93,10 +93,52 @@ class Manifest:
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
+        """The manifest ``to_json`` wrote; ``ValueError`` when any field has another shape
+        (a seal recomputed over ``"checksums": null`` must not reach the code that reads it)."""
         data = json.loads(text)
+        _check(data, _MANIFEST_FIELDS, "manifest")
+        for f in data["files"]:
+            _check(f, _FILE_FIELDS, "file entry")
+        for s in data["skipped"]:
+            _check(s, _SKIPPED_FIELDS, "skipped entry")
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in data["checksums"].items()):
+            raise ValueError("manifest checksums must map names to strings")
         files = {f["name"]: FileEntry(**f) for f in data["files"]}
         skipped = [SkippedFile(**s) for s in data["skipped"]]
         return cls(**{**data, "files": files, "skipped": skipped})
+
+
+_MANIFEST_FIELDS = {
+    "format_version": int,
+    "model": str,
+    "dimension": int,
+    "created": str,
+    "files": list,
+    "skipped": list,
+    "paragraphs": int,
+    "sentences": int,
+    "checksums": dict,
+    "seal": str,
+}
+_FILE_FIELDS = {
+    "name": str,
+    "sha256": str,
+    "size": int,
+    "mtime_ns": int,
+    "title": str,
+    "paragraphs": int,
+}
+_SKIPPED_FIELDS = {"name": str, "reason": str}
+
+
+def _check(data: object, fields: dict[str, type], what: str) -> None:
+    """``data`` is a JSON object with exactly ``fields``, each of its type (bool is no int)."""
+    if not isinstance(data, dict) or set(data) != set(fields):
+        raise ValueError(f"{what} has other fields than {sorted(fields)}")
+    for key, kind in fields.items():
+        value = data[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ValueError(f"{what} field {key!r} is not a {kind.__name__}")
 
 
 @dataclass
