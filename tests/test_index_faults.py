@@ -393,6 +393,10 @@ DAMAGE = {
         lambda g: (g.parent / CURRENT).write_text("gen-gone\n", encoding="utf-8"),
         "names a missing folder",
     ),
+    "CURRENT is a folder": (
+        lambda g: ((g.parent / CURRENT).unlink(), (g.parent / CURRENT).mkdir()),
+        "CURRENT is a folder",
+    ),
     "CURRENT empty": (
         lambda g: (g.parent / CURRENT).write_text("", encoding="utf-8"),
         "bad CURRENT pointer",
@@ -411,6 +415,7 @@ REBUILT = {
     "other model",
     "pickle bomb in vectors",
     "CURRENT names a missing folder",
+    "CURRENT is a folder",
 }
 
 
@@ -434,6 +439,19 @@ def test_damaged_index_is_reported_in_one_line_and_rebuilt(
     assert expected in report.rebuilt_reason
     assert len(report.added) == 5
     assert answers(index_dir) == built.old_answers
+
+
+def test_a_current_folder_with_files_in_it_is_kept_and_named(built: Built, tmp_path: Path) -> None:
+    index_dir = copy_index(built, tmp_path / "index")
+    (index_dir / CURRENT).unlink()
+    (index_dir / CURRENT).mkdir()
+    (index_dir / CURRENT / "notes.txt").write_text("mine", encoding="utf-8")
+    args = ["--seeds", str(built.seeds), "--index", str(index_dir)]
+    result = CliRunner().invoke(main, ["index", *args])
+    assert result.exit_code == 1
+    assert "CURRENT is a folder with files in it" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert (index_dir / CURRENT / "notes.txt").read_text(encoding="utf-8") == "mine"
 
 
 def test_ask_and_rebuild_flag_recover_a_damaged_index(built: Built, tmp_path: Path) -> None:

@@ -35,6 +35,8 @@ from qabot.search.bm25 import BM25Matrix
 
 def current_generation(index_dir: Path) -> Path | None:
     pointer = index_dir / CURRENT
+    if pointer.is_dir():
+        raise QabotError(f"index at {index_dir} is corrupt: {CURRENT} is a folder, not a pointer")
     try:
         name = pointer.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
