@@ -26,7 +26,7 @@ from qabot.index import storage
 from qabot.index.generations import (
     IndexLock,
     atomic_write,
-    check_index_dir,
+    claim_index_dir,
     fsync,
     index_lock,
     sweep,
@@ -220,7 +220,7 @@ def update_index(
     ``flat_max``: exact vector search up to this many vectors, IVF above
     (``vectors.FLAT_MAX`` when None).
     """
-    check_index_dir(index_dir)
+    claim_index_dir(index_dir)
     with index_lock(index_dir, wait_seconds) as lock:
         return _update_locked(seeds_dir, index_dir, rebuild, progress, lock, flat_max)
 
@@ -228,7 +228,7 @@ def update_index(
 def write_index(index_dir: Path, index: CorpusIndex, flat_max: int | None = None) -> None:
     """Write an index made in memory as the live generation of ``index_dir``, the way
     ``update_index`` writes one (``qabot bench`` loads its synthetic archives from disk)."""
-    check_index_dir(index_dir)
+    claim_index_dir(index_dir)
     with index_lock(index_dir) as lock:
         parts = list(_parts_from_index(index).values())
         words = sorted(index.words, key=index.words.__getitem__)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import shutil
 import signal
 import time
@@ -20,9 +21,12 @@ from qabot.index.model import (
     GEN_PREFIX,
     LOCK,
     LOCK_WAIT_SECONDS,
+    MARKER,
     TMP_PREFIX,
     one_line,
 )
+
+_TEMP_CURRENT = re.compile(rf"\.{CURRENT}\.\d+\.tmp")  # atomic_write's temp name for it
 
 # --------------------------------------------------------------------------- the lock
 
@@ -88,29 +92,60 @@ def index_lock(index_dir: Path, wait_seconds: float = LOCK_WAIT_SECONDS) -> Iter
         fh.close()
 
 
-def check_index_dir(index_dir: Path) -> None:
-    """Refuse to write an index into a folder that holds something else."""
+def claim_index_dir(index_dir: Path) -> None:
+    """Make ``index_dir`` qabot's, or refuse: a folder is qabot's when it holds ``MARKER``,
+    is new or empty, or holds an index written before the marker existed (a ``CURRENT``
+    naming one of its generations, which holds a manifest). Anything else, hidden files
+    included (a home folder), is someone else's, and qabot writes nothing there."""
     if index_dir.exists() and not index_dir.is_dir():
         raise QabotError(f"index path is not a folder: {index_dir}")
-    if not index_dir.is_dir():
-        return
-    names = [p.name for p in index_dir.iterdir()]
-    ours = any(n in (CURRENT, LOCK) or n.startswith((GEN_PREFIX, TMP_PREFIX)) for n in names)
-    if not ours and any(not n.startswith(".") for n in names):
-        raise QabotError(
-            f"index folder {index_dir} is not empty and holds no qabot index; "
-            "choose another --index"
+    marker = index_dir / MARKER
+    try:
+        foreign = (
+            index_dir.is_dir()
+            and not marker.is_file()
+            and any(index_dir.iterdir())
+            and not _older_index(index_dir)
         )
+        if foreign:
+            raise QabotError(
+                f"index folder {index_dir} is not empty and holds no qabot index; "
+                "choose another --index"
+            )
+        index_dir.mkdir(parents=True, exist_ok=True)
+        if not marker.is_file():
+            marker.write_text(MARKER_TEXT, encoding="utf-8")
+    except OSError as exc:
+        raise QabotError(f"cannot write the index at {index_dir}: {one_line(exc)}") from exc
+
+
+MARKER_TEXT = "A qabot index folder: qabot deletes only its own gen-* and tmp-* here.\n"
+
+
+def _older_index(index_dir: Path) -> bool:
+    pointer = index_dir / CURRENT
+    if not pointer.is_file():
+        return False
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return (
+        name.startswith(GEN_PREFIX)
+        and "/" not in name
+        and (index_dir / name / "manifest.json").is_file()
+    )
 
 
 def sweep(index_dir: Path, keep: set[str]) -> list[str]:
-    """Remove what interrupted runs left: ``tmp-*`` folders, temp files, and generations
-    other than those in ``keep``. Called only while holding the lock."""
+    """Remove what interrupted runs left: ``tmp-*`` folders, the temp files of ``CURRENT``
+    (``atomic_write``'s names, nothing else hidden), and generations other than those in
+    ``keep``. Called only while holding the lock, in a folder ``claim_index_dir`` claimed."""
     removed: list[str] = []
     for entry in sorted(index_dir.iterdir()):
         name = entry.name
         old_generation = name.startswith(GEN_PREFIX) and name not in keep
-        temp_file = name.startswith(".") and name.endswith(".tmp")
+        temp_file = _TEMP_CURRENT.fullmatch(name) is not None and not entry.is_dir()
         if not (old_generation or temp_file or name.startswith(TMP_PREFIX)):
             continue
         if entry.is_dir() and not entry.is_symlink():
@@ -136,7 +171,7 @@ def sweep_leftovers(index_dir: Path) -> list[str]:
     keep.update(others[-1:])
     removed = sweep(index_dir, keep)
     if live is not None and live.is_dir():  # a manifest rewrite killed halfway
-        for tmp in live.glob(".*.tmp"):
+        for tmp in live.glob(".manifest.json.*.tmp"):
             with contextlib.suppress(OSError):
                 tmp.unlink()
     return [n for n in removed if n.startswith((GEN_PREFIX, TMP_PREFIX))]

@@ -20,6 +20,9 @@ FORMAT_VERSION = 4  # 2: sealed manifest, generations renamed into place; 3: wor
 # 4: search structures stored (BM25, vocabulary, sentence IVF), large arrays read by row
 CURRENT = "CURRENT"
 LOCK = ".lock"
+# The file that makes a folder qabot's: only in a folder holding it does qabot write, sweep
+# generations and temp files, and never anything but its own names even there.
+MARKER = ".qabot-index"
 GEN_PREFIX = "gen-"
 TMP_PREFIX = "tmp-"
 DATA_FILES = (  # every generation has these

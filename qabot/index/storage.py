@@ -5,6 +5,8 @@ On disk (no pickle anywhere)::
     index/
       CURRENT              name of the live generation folder (switched atomically)
       .lock                flock held while a rebuild runs; says which pid and stage
+      .qabot-index         marks the folder as qabot's: qabot writes into no other folder
+                           (new, empty, or holding an index made before the marker aside)
       gen-<time>-<pid>/    a complete generation (only ever renamed into place whole)
         manifest.json      format, model, dimension, source files (sha256, size), checksums
                            of the data files, and a seal (sha256 of the manifest itself)
