@@ -281,6 +281,7 @@ class QABot:
                 evidence=[],
                 timings_ms={"total": round((time.perf_counter() - t0) * 1000, 2)},
                 note=NO_WORDS,
+                stale=state.index.stale,
             )
         context = turn.retrieval_context
         vectors = embed([turn.question, context] if context else [turn.question])
@@ -317,6 +318,7 @@ class QABot:
                 "total": round((t3 - t0) * 1000, 2),
             },
             note=found.note,
+            stale=state.index.stale,
         )
 
     def retrieve(self, question: str, k: int = MAX_EVIDENCE) -> list[Evidence]:
@@ -379,9 +381,13 @@ def open_index(
     when the seeds changed. The seeds are the source of truth, so rebuilding loses nothing.
 
     Returns the index and the report of the indexing work done (None when none was needed).
+    When the seeds changed but the index cannot be updated (the disk is full or read-only,
+    another qabot holds the rebuild lock), the last good index is returned with ``stale``
+    saying why: answering from it beats no answer.
     """
     from qabot.index.build import update_index
     from qabot.index.load import is_stale, load_index
+    from qabot.index.model import LOCK_WAIT_SECONDS
 
     if not seeds_dir.is_dir():
         raise QabotError(
@@ -389,13 +395,22 @@ def open_index(
             if seeds_dir.exists()
             else f"seeds folder not found: {seeds_dir}"
         )
+    old: CorpusIndex | None = None
     try:
-        index = load_index(index_dir)
-        if not is_stale(seeds_dir, index.manifest):
-            return index, None
+        old = load_index(index_dir)
+        if not is_stale(seeds_dir, old.manifest):
+            return old, None
     except QabotError:
         pass  # missing or unusable: update_index rebuilds it and says why
-    report = update_index(seeds_dir, index_dir, progress=progress)
+    try:
+        # with a good index to answer from, a rebuild another qabot holds is not waited for
+        wait = 0.0 if old else LOCK_WAIT_SECONDS
+        report = update_index(seeds_dir, index_dir, progress=progress, wait_seconds=wait)
+    except QabotError as exc:
+        if old is None:
+            raise
+        old.stale = f"the seeds changed, but the index could not be updated: {exc}"
+        return old, None
     return load_index(index_dir), report
 
 

@@ -155,6 +155,8 @@ def ask(
             text = json.dumps(result.to_dict(), ensure_ascii=False, indent=1)
             click.echo(_JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
         else:
+            if result.stale:
+                click.echo(f"stale: {safe(result.stale)}", err=True)
             click.echo(render(result))
 
     _fail_cleanly(run)

@@ -171,6 +171,7 @@ class AskResult:
     evidence: list[Evidence]
     timings_ms: dict[str, float]
     note: str = ""
+    stale: str = ""  # why the index answered from is older than the seeds, when it is
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

@@ -44,6 +44,7 @@ def test_ask_json_on_the_seeds(seeds_copy: Path, tmp_path: Path) -> None:
         "evidence",
         "timings_ms",
         "note",
+        "stale",
     ]
     place = ["doc", "title", "paragraph", "start", "end", "text"]
     assert list(top["citations"][0]) == [*place, "score"]

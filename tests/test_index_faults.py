@@ -32,7 +32,16 @@ from qabot.errors import QabotError
 from qabot.index.build import update_index
 from qabot.index.generations import index_lock
 from qabot.index.load import current_generation, is_stale, load_index
-from qabot.index.model import CURRENT, FAILPOINT_ENV, GEN_PREFIX, LOCK, STAGES, TMP_PREFIX, seal
+from qabot.index.model import (
+    CURRENT,
+    FAILPOINT_ENV,
+    GEN_PREFIX,
+    LOCK,
+    LOCK_WAIT_SECONDS,
+    STAGES,
+    TMP_PREFIX,
+    seal,
+)
 
 from .built_index import EXTRA, QUESTIONS, Built, answers, copy_index
 from .conftest import file_text
@@ -452,6 +461,30 @@ def test_a_current_folder_with_files_in_it_is_kept_and_named(built: Built, tmp_p
     assert "CURRENT is a folder with files in it" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert (index_dir / CURRENT / "notes.txt").read_text(encoding="utf-8") == "mine"
+
+
+def test_ask_answers_from_the_last_good_index_while_it_cannot_be_updated(
+    built: Built, tmp_path: Path
+) -> None:
+    index_dir = copy_index(built, tmp_path / "index")
+    seeds = tmp_path / "seeds"
+    shutil.copytree(built.new_seeds, seeds)  # the seeds changed: extra.md is new
+    args = ["--seeds", str(seeds), "--index", str(index_dir)]
+    with index_lock(index_dir):  # another qabot is rebuilding it
+        started = time.monotonic()
+        shown = CliRunner().invoke(main, ["ask", QUESTIONS[0], *args])
+        as_json = CliRunner().invoke(main, ["ask", QUESTIONS[0], "--json", *args])
+        waited = time.monotonic() - started
+    assert shown.exit_code == 0, shown.output
+    assert shown.stderr.startswith("stale: the seeds changed, but the index could not be updated")
+    assert "is rebuilding the index" in shown.stderr
+    assert "Yoav Gallant" in shown.stdout
+    data = json.loads(as_json.stdout)
+    assert data["stale"].startswith("the seeds changed") and data["answers"]
+    assert waited < LOCK_WAIT_SECONDS  # answered at once, not after the lock's wait
+    # once the lock is free, the next ask updates the index and is no longer stale
+    fresh = CliRunner().invoke(main, ["ask", QUESTIONS[0], "--json", *args])
+    assert fresh.exit_code == 0 and json.loads(fresh.stdout)["stale"] == ""
 
 
 def test_ask_and_rebuild_flag_recover_a_damaged_index(built: Built, tmp_path: Path) -> None:
