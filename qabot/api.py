@@ -185,6 +185,7 @@ class QABot:
             skipped=len(m.skipped),
             built=m.created,
             index_dir=self.index_dir,
+            stale=index.stale,
         )
 
     def document_text(self, doc: str) -> str:

@@ -191,3 +191,4 @@ class IndexSummary:
     skipped: int  # files under the seeds folder that could not be indexed
     built: str  # when the index was built: ISO 8601, e.g. "2026-12-03T17:54:00+0000"
     index_dir: Path
+    stale: str = ""  # why the index is older than the seeds, when it is served anyway

@@ -438,6 +438,27 @@ def test_a_failed_load_is_said_and_ctrl_r_retries(tmp_path: Path) -> None:
     run(app, scenario)
 
 
+def test_a_stale_index_is_said_in_the_status_line_and_still_answers(bot, tmp_path: Path) -> None:
+    from qabot.index.generations import index_lock
+
+    index_dir = tmp_path / "index"
+    shutil.copytree(bot.index_dir, index_dir)
+    seeds = tmp_path / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    (seeds / "late.md").write_text("A note added after the index was built.", encoding="utf-8")
+    app = QabotApp(seeds, index_dir, export_dir=tmp_path)
+
+    async def scenario(pilot: Pilot) -> None:
+        await settle(pilot)
+        status = plain(app.query_one("#status", Static))
+        assert "5 documents" in status and "stale: the seeds changed" in status
+        turn = await ask(pilot, DEFENSE)
+        assert turn.result is not None and turn.result.answers and turn.result.stale
+
+    with index_lock(index_dir):  # another qabot is rebuilding it
+        run(app, scenario)
+
+
 def test_marked_never_parses_markup() -> None:
     text = "a [b]bold[/b] \x1b[2J word"
     content = views.marked(text, 100, 102, 113, None)

@@ -260,6 +260,7 @@ class QabotApp(App[None]):
             (f"{s.documents} documents", "bold"),
             f" · {s.paragraphs} paragraphs · {s.sentences} sentences{skipped}"
             f" · built {views.local_time(s.built)} · {safe(str(s.index_dir))}",
+            *([(f" · stale: {safe(s.stale)}", "bold $warning")] if s.stale else []),
         )
 
     def _failed(self, message: str) -> None:
