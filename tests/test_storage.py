@@ -124,3 +124,11 @@ def test_rows_read_from_disk_equal_the_array(index_dir: Path, tmp_path: Path) ->
     short.write_bytes(path.read_bytes()[:-100])
     with pytest.raises(ValueError, match="truncated"):
         storage.NpyRows(short)
+
+
+def test_a_write_the_disk_cuts_short_is_named_as_such() -> None:
+    from qabot.index.model import one_line
+
+    with pytest.raises(OSError) as caught:  # /dev/full: every write fails as on a full disk
+        np.zeros(1000, np.float32).tofile("/dev/full")
+    assert one_line(caught.value).startswith("a write was cut short: is the disk full?")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
@@ -50,9 +51,16 @@ STAGES = (
 )
 
 
+_SHORT_WRITE = re.compile(r"(\d+) requested and (\d+) written")  # numpy's cut-short write
+
+
 def one_line(exc: BaseException) -> str:
-    """An exception's message squeezed onto one line (sqlite and faiss messages may wrap)."""
+    """An exception's message squeezed onto one line (sqlite and faiss messages may wrap).
+    NumPy reports a write the full disk cut short only by its counts: that is named."""
     text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    short = _SHORT_WRITE.search(text)
+    if short:
+        text = f"a write was cut short: is the disk full? ({short[0]})"
     return " ".join(text.split())[:300] or type(exc).__name__
 
 
