@@ -130,5 +130,5 @@ def test_a_write_the_disk_cuts_short_is_named_as_such() -> None:
     from qabot.index.model import one_line
 
     with pytest.raises(OSError) as caught:  # /dev/full: every write fails as on a full disk
-        np.zeros(1000, np.float32).tofile("/dev/full")
+        np.zeros(1_000_000, np.float32).tofile("/dev/full")  # past any buffer
     assert one_line(caught.value).startswith("a write was cut short: is the disk full?")
