@@ -27,6 +27,7 @@ from qabot.index.generations import (
     IndexLock,
     atomic_write,
     claim_index_dir,
+    clear_pointer_folder,
     fsync,
     index_lock,
     sweep,
@@ -247,7 +248,7 @@ def _update_locked(
     started = time.perf_counter()
     report = IndexReport()
     report.swept = sweep_leftovers(index_dir)
-    cleared = _clear_pointer_folder(index_dir)
+    cleared = clear_pointer_folder(index_dir)
     old: CorpusIndex | None = None
     if cleared:
         report.rebuilt_reason = cleared
@@ -324,23 +325,6 @@ def _update_locked(
     report.sentences = sum(len(x.sentences) for p in ordered for x in p.paragraphs)
     report.seconds = time.perf_counter() - started
     return report
-
-
-def _clear_pointer_folder(index_dir: Path) -> str:
-    """A folder where ``CURRENT`` belongs is removed when empty (the build could not switch
-    to its generation otherwise), and why is returned; one with anything in it is not
-    qabot's to delete."""
-    pointer = index_dir / CURRENT
-    if not pointer.is_dir() or pointer.is_symlink():
-        return ""
-    try:
-        pointer.rmdir()
-    except OSError:
-        raise QabotError(
-            f"index at {index_dir}: {CURRENT} is a folder with files in it, where qabot keeps "
-            "its pointer file; move it away"
-        ) from None
-    return f"index at {index_dir} is corrupt: {CURRENT} is a folder, not a pointer (removed)"
 
 
 def _manifest_for(

@@ -137,6 +137,23 @@ def _older_index(index_dir: Path) -> bool:
     )
 
 
+def clear_pointer_folder(index_dir: Path) -> str:
+    """A folder where ``CURRENT`` belongs is removed when empty (the build could not switch
+    to its generation otherwise), and why is returned; one with anything in it is not
+    qabot's to delete."""
+    pointer = index_dir / CURRENT
+    if not pointer.is_dir() or pointer.is_symlink():
+        return ""
+    try:
+        pointer.rmdir()
+    except OSError:
+        raise QabotError(
+            f"index at {index_dir}: {CURRENT} is a folder with files in it, where qabot keeps "
+            "its pointer file; move it away"
+        ) from None
+    return f"index at {index_dir} is corrupt: {CURRENT} is a folder, not a pointer (removed)"
+
+
 def sweep(index_dir: Path, keep: set[str]) -> list[str]:
     """Remove what interrupted runs left: ``tmp-*`` folders, the temp files of ``CURRENT``
     (``atomic_write``'s names, nothing else hidden), and generations other than those in
