@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,13 +12,9 @@ import click
 
 from qabot.errors import QabotError
 from qabot.present.citations import sources
-from qabot.present.display import safe
+from qabot.present.display import json_inert, safe
 from qabot.present.report import describe
 from qabot.records import AskResult, Progress
-
-# json escapes C0 controls but not DEL, C1 (\x9b starts an escape sequence too) or the
-# bidirectional controls that reorder a quote on screen: written as \uNNNN, the same string
-_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 seeds_option = click.option(
     "--seeds",
@@ -153,7 +148,7 @@ def ask(
         result = bot.ask(question, history)
         if as_json:
             text = json.dumps(result.to_dict(), ensure_ascii=False, indent=1)
-            click.echo(_JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+            click.echo(json_inert(text))
         else:
             if result.stale:
                 click.echo(f"stale: {safe(result.stale)}", err=True)

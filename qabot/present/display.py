@@ -10,7 +10,11 @@ import re
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # Bidirectional controls reorder what follows them on screen ("Trojan Source"): a quote must
 # read in the order its characters have in the file.
-_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_BIDI_CHARS = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_BIDI = re.compile(f"[{_BIDI_CHARS}]")
+# json.dumps escapes C0 controls but leaves DEL, C1 (\x9b starts an escape sequence too) and
+# the bidirectional controls raw
+_JSON_RAW = re.compile(f"[\x7f-\x9f{_BIDI_CHARS}]")
 
 
 def safe(text: str) -> str:
@@ -23,3 +27,9 @@ def safe(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
     return _BIDI.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def json_inert(text: str) -> str:
+    """JSON text (``json.dumps(..., ensure_ascii=False)``) with what a terminal would act on
+    and JSON leaves raw written as ``\\uNNNN`` escapes: the same strings once parsed."""
+    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
