@@ -26,8 +26,6 @@ from qabot.index.model import (
     one_line,
 )
 
-_TEMP_CURRENT = re.compile(rf"\.{CURRENT}\.\d+\.tmp")  # atomic_write's temp name for it
-
 # --------------------------------------------------------------------------- the lock
 
 
@@ -123,18 +121,11 @@ MARKER_TEXT = "A qabot index folder: qabot deletes only its own gen-* and tmp-* 
 
 
 def _older_index(index_dir: Path) -> bool:
-    pointer = index_dir / CURRENT
-    if not pointer.is_file():
-        return False
     try:
-        name = pointer.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError):
+        generation = current_generation(index_dir)
+    except QabotError:
         return False
-    return (
-        name.startswith(GEN_PREFIX)
-        and "/" not in name
-        and (index_dir / name / "manifest.json").is_file()
-    )
+    return generation is not None and (generation / "manifest.json").is_file()
 
 
 def clear_pointer_folder(index_dir: Path) -> str:
@@ -162,7 +153,7 @@ def sweep(index_dir: Path, keep: set[str]) -> list[str]:
     for entry in sorted(index_dir.iterdir()):
         name = entry.name
         old_generation = name.startswith(GEN_PREFIX) and name not in keep
-        temp_file = _TEMP_CURRENT.fullmatch(name) is not None and not entry.is_dir()
+        temp_file = is_temp_of(name, CURRENT) and not entry.is_dir()
         if not (old_generation or temp_file or name.startswith(TMP_PREFIX)):
             continue
         if entry.is_dir() and not entry.is_symlink():
@@ -188,9 +179,10 @@ def sweep_leftovers(index_dir: Path) -> list[str]:
     keep.update(others[-1:])
     removed = sweep(index_dir, keep)
     if live is not None and live.is_dir():  # a manifest rewrite killed halfway
-        for tmp in live.glob(".manifest.json.*.tmp"):
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+        for tmp in live.iterdir():
+            if is_temp_of(tmp.name, "manifest.json"):
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
     return [n for n in removed if n.startswith((GEN_PREFIX, TMP_PREFIX))]
 
 
@@ -203,10 +195,16 @@ def fsync(path: Path) -> None:
 
 
 def atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # what is_temp_of recognises
     with tmp.open("w", encoding="utf-8") as fh:
         fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
     fsync(path.parent)
+
+
+def is_temp_of(name: str, target: str) -> bool:
+    """Whether ``name`` is the temp file ``atomic_write`` stages ``target`` in: the only
+    hidden names a sweep may delete."""
+    return re.fullmatch(rf"\.{re.escape(target)}\.\d+\.tmp", name) is not None
