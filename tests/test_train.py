@@ -15,6 +15,7 @@ from qabot.measure.metrics import normalize_answer as normalize
 from qabot.train.batches import Plan, collate, make_group
 from qabot.train.examples import SETS, TrainQuestion, data_root
 from qabot.train.loop import TrainConfig, Trainer, learning_rates, plans
+from qabot.train.perturb import perturbed_questions, swaps
 
 pytestmark = pytest.mark.slow
 
@@ -98,6 +99,57 @@ def test_answer_removed_negatives_join_only_from_their_epoch_and_leave_other_dra
         # one retrieved negative gives way to the cut passage; the others are the same
         assert set(p.negatives) <= set(q.negatives)
         assert len(p.negatives) == len(q.negatives) - int(p.answer_removed)
+
+
+def test_a_changed_question_swaps_a_name_its_passage_holds_for_one_of_its_kind_it_does_not():
+    questions = _questions(80)
+    found = swaps(questions)
+    changed = perturbed_questions(questions)
+    assert sum(c is not None for c in changed) >= 10
+    assert changed == perturbed_questions(questions)  # the same draw every time
+    for k, (q, new_q) in enumerate(zip(questions, changed, strict=True)):
+        if new_q is None:
+            continue
+        # one entity the question shares with its passage is put in place of another of
+        # its kind, which the passage never mentions
+        swapped = []
+        for a, b, label in found.spots[k]:
+            put = new_q[a : len(new_q) - (len(q.question) - b)]
+            if new_q.startswith(q.question[:a]) and new_q.endswith(q.question[b:]):
+                swapped.append((q.question[a:b], put, label))
+        assert swapped, (q.question, new_q)
+        assert any(
+            old.lower() in q.context.lower()
+            and put.lower() not in q.context.lower()
+            and any(name.endswith(put) for name in found.pool[label])
+            for old, put, label in swapped
+        ), (q.question, new_q)
+
+
+def test_changed_questions_join_from_their_step_and_read_the_gold_passage_unanswered():
+    questions = _questions(60)
+    base = dict(batch_questions=4, unanswerable=0.25)
+    on = TrainConfig(**base, perturbed=1.0, perturbed_from=1.5)
+    off = TrainConfig(**base, perturbed=0.0)
+    assert plans(questions, on, 0) == plans(questions, off, 0)
+    first = 15 // 2  # epoch 1 of 15 batches; the changes start at step 1.5 x 15
+    later_on, later_off = plans(questions, on, 1), plans(questions, off, 1)
+    assert later_on[: first + 1] == later_off[: first + 1]
+    changed = [p for b in later_on[first + 1 :] for p in b if p.perturbed]
+    assert changed and not any(p.perturbed for b in later_on[: first + 1] for p in b)
+    maker = WindowMaker()
+    for p in changed:
+        q = questions[p.question]
+        assert not p.answerable and p.perturbed != q.question
+        g = make_group(q, p, maker)
+        assert g is not None and not g.answerable
+        # the changed question over the gold passage, then the retrieved negatives
+        w = g.windows[0]
+        asked = maker.encode([p.perturbed])[0].ids
+        assert w.ids[1 : 1 + len(asked)] == asked
+        gold = maker.encode([q.context])[0].ids
+        assert w.ids[w.first : w.first + 5] == gold[:5]
+        assert len(g.windows) >= 1 + len(p.negatives)
 
 
 def test_windows_cover_a_long_passage_and_keep_offsets():

@@ -6,7 +6,9 @@ holding the answer. Its loss normalises start and end scores over *all* its wind
 target is the gold span (every gold answer in the window counts), or, for a group whose
 passages do not hold the answer, the no-answer position ([CLS]) of any window. A group
 without the answer may read the gold passage with the answer's sentences cut out: the
-hardest "not here", a passage on the very topic of the question.
+hardest "not here", a passage on the very topic of the question. Or it may ask a changed
+question over the gold passage (``perturb``): a name or number swapped for one the passage
+never mentions, as SQuAD 2.0's unanswerable questions are written.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class Plan:
     answerable: bool
     negatives: tuple[int, ...]
     answer_removed: bool = False  # also read the gold passage with its answer cut out
+    perturbed: str = ""  # a changed question, asked of the gold passage, that it does not answer
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,10 @@ def make_group(q: TrainQuestion, plan: Plan, maker: WindowMaker) -> Group | None
         if rest is None:
             raise ValueError(f"question {q.id} has no passage without its answer")
         negatives.insert(0, rest)
-    texts = [q.question, *([q.context] if plan.answerable else []), *negatives]
+    if plan.perturbed:
+        negatives.insert(0, q.context)
+    question = plan.perturbed or q.question
+    texts = [question, *([q.context] if plan.answerable else []), *negatives]
     encs = maker.encode(texts)
     q_ids = encs[0].ids[: maker.config.max_question_tokens]
     windows: list[Window] = []

@@ -4,7 +4,8 @@ Each held-out question is read as qabot reads at answer time (``passages`` passa
 its gold passage among retrieved negatives (it should answer), with the negatives alone
 (the corpus does not answer: it should abstain), and with the gold passage cut of its
 answer's sentences beside the negatives (it should abstain too: the hardest case, a passage
-on the very topic that does not answer).
+on the very topic that does not answer), and changed so that a name or number of the question
+is one its gold passage never mentions (it should abstain: SQuAD 2.0's kind of question).
 
 * ``abstain_margin``: the highest margin (best span over no-answer, log-odds) at which the
   reader still answers all but ``FALSE_ABSTENTION`` of the questions whose gold passage it
@@ -34,6 +35,7 @@ from qabot.answer.reader_inputs import Reading
 from qabot.measure.metrics import normalize_answer as normalize
 from qabot.measure.metrics import token_f1 as f1
 from qabot.train.examples import TrainQuestion
+from qabot.train.perturb import perturbed_questions
 
 FALSE_ABSTENTION = 0.10
 FALSE_CONFLICT = 0.02
@@ -85,9 +87,9 @@ def calibrate(
     passages: int,
     say: Callable[[str], None] = print,
 ) -> Calibration:
-    margins_ans, f1s, margins_none, margins_cut = [], [], [], []
+    margins_ans, f1s, margins_none, margins_cut, margins_changed = [], [], [], [], []
     readings: list[tuple[Reading, list[str]]] = []
-    for n, q in enumerate(held):
+    for n, (q, changed) in enumerate(zip(held, perturbed_questions(held), strict=True)):
         golds = [q.context[a:b] for a, b in q.answers]
         with_gold = [q.context, *q.negatives[: passages - 1]]
         r = reader.read(q.question, with_gold)
@@ -101,6 +103,9 @@ def calibrate(
         if rest is not None:
             cut = [rest, *q.negatives[: passages - 1]]
             margins_cut.append(reader.read(q.question, cut).margin)
+        if changed is not None:
+            texts = [q.context, *q.negatives[: passages - 1]]
+            margins_changed.append(reader.read(changed, texts).margin)
         if (n + 1) % 200 == 0:
             say(f"calibrating: {n + 1}/{len(held)} held-out questions read")
     m_ans, m_none = np.array(margins_ans), np.array(margins_none)
@@ -118,15 +123,19 @@ def calibrate(
         "f1_gold_among_negatives": round(100 * float(np.mean(f1_arr)), 2),
         "false_abstention": round(100 * float(np.mean(~answered)), 2),
         "abstain_recall": round(100 * float(np.mean(m_none < tau)), 2),
-        "abstain_recall_answer_removed": round(100 * float(np.mean(np.array(margins_cut) < tau)), 2)
-        if margins_cut
-        else 0.0,
+        "abstain_recall_answer_removed": _below(margins_cut, tau),
+        "abstain_recall_perturbed": _below(margins_changed, tau),
         "false_conflict": round(100 * float(np.mean(rivals)), 2) if rivals else 0.0,
         "synthetic_conflicts_caught": round(
             100 * _synthetic_conflicts(reader, held, passages, thresholds), 2
         ),
     }
     return Calibration(thresholds, report)
+
+
+def _below(margins: list[float], tau: float) -> float:
+    """Percent of ``margins`` below ``tau`` (abstained on); 0 when there are none."""
+    return round(100 * float(np.mean(np.array(margins) < tau)), 2) if margins else 0.0
 
 
 def _synthetic_conflicts(

@@ -22,11 +22,12 @@ from qabot.answer.reader_inputs import NEG, WindowConfig, WindowMaker, decode
 from qabot.measure.metrics import token_f1 as f1
 from qabot.train.batches import Group, Plan, collate, make_group
 from qabot.train.examples import TrainQuestion
+from qabot.train.perturb import perturbed_questions, swaps
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: float = 1.5
+    epochs: float = 2.0
     # The learning rate warms up and decays linearly once per cycle of this many epochs
     # (None: once over the run). Cycles let a run be extended: a longer run with the same
     # cycle trains the same batches at the same rates up to where the shorter one stopped,
@@ -46,6 +47,12 @@ class TrainConfig:
     # passage on the question's very topic that does not answer it.
     answer_removed: float = 0.75
     answer_removed_from: int = 1
+    # From ``perturbed_from`` epochs on (a step, not an epoch: it may fall within one), this
+    # share of the groups with the answer whose question names something its passage does
+    # ask a changed question of the gold passage instead (``perturb``): the same passage, an
+    # entity of the same kind that it never mentions, no answer.
+    perturbed: float = 0.5
+    perturbed_from: float = 1.5
     seed: int = 13
     checkpoint_every: int = 100  # steps
     eval_every: int = 1000
@@ -63,6 +70,8 @@ class TrainConfig:
         fields = dict(data)
         fields.setdefault("cycle", None)
         fields.setdefault("answer_removed", 0.0)
+        fields.setdefault("perturbed", 0.0)
+        fields.setdefault("perturbed_from", 0.0)
         fields["window"] = WindowConfig(**fields["window"])
         return cls(**fields)
 
@@ -112,11 +121,36 @@ def plans(questions: list[TrainQuestion], config: TrainConfig, epoch: int) -> li
         part = sorted(out[lo : lo + chunk], key=lambda p: _length(questions[p.question], p))
         batches += [part[k : k + size] for k in range(0, len(part), size)]
     rng.shuffle(batches)  # type: ignore[arg-type]
+    first = max(0, math.ceil(config.perturbed_from * len(batches)) - epoch * len(batches))
+    if config.perturbed and first < len(batches):
+        batches[first:] = _perturbed(questions, batches[first:], config, epoch)
     return batches
 
 
+def _perturbed(
+    questions: list[TrainQuestion], batches: list[list[Plan]], config: TrainConfig, epoch: int
+) -> list[list[Plan]]:
+    """``batches`` with ``config.perturbed`` of their answerable groups asking a changed
+    question of the gold passage (a stream of its own: every other draw stays as it was)."""
+    found = swaps(questions)
+    rng = np.random.default_rng([config.seed, epoch, 2])
+    out = []
+    for batch in batches:
+        changed = []
+        for plan in batch:
+            can = plan.answerable and found.can_perturb(plan.question)
+            if can and rng.random() < config.perturbed:
+                text = found.perturb(plan.question, questions[plan.question], rng)
+                if text is not None:
+                    plan = Plan(plan.question, False, plan.negatives, perturbed=text)
+            changed.append(plan)
+        out.append(changed)
+    return out
+
+
 def _length(q: TrainQuestion, plan: Plan) -> int:
-    gold = plan.answerable or plan.answer_removed  # a cut passage is about as long
+    # a cut passage is about as long; a changed question reads the gold passage itself
+    gold = plan.answerable or plan.answer_removed or bool(plan.perturbed)
     texts = ([q.context] if gold else []) + [q.negatives[i] for i in plan.negatives]
     return max((len(t) for t in texts), default=0)
 
@@ -350,11 +384,17 @@ def torch_logits(model: Any, windows: list[Any]) -> tuple[np.ndarray, np.ndarray
 def evaluate(model: Any, held: list[TrainQuestion], maker: WindowMaker) -> dict[str, float]:
     """Held-out F1 with the gold passage alone; how the no-answer score separates the gold
     passage beside negatives from negatives alone (share ordered right, margin 0); and the
-    share of gold passages with their answer cut out that it refuses (margin 0)."""
+    shares of gold passages with their answer cut out, and of changed questions over their
+    gold passage, that it refuses (margin 0)."""
     model.eval()
     f1s, right = [], 0
-    pairs = refused = cuts = 0
-    for q in held:
+    pairs = refused = cuts = changed_refused = changed = 0
+    for q, changed_q in zip(held, perturbed_questions(held), strict=True):
+        if changed_q is not None:
+            ws4 = maker.windows(changed_q, [q.context])
+            s4, e4 = torch_logits(model, ws4)
+            changed_refused += int(decode(ws4, s4, e4, maker.config).margin <= 0)
+            changed += 1
         golds = [q.context[a:b] for a, b in q.answers]
         ws = maker.windows(q.question, [q.context])
         s, e = torch_logits(model, ws)
@@ -380,5 +420,6 @@ def evaluate(model: Any, held: list[TrainQuestion], maker: WindowMaker) -> dict[
         "f1_gold_passage": round(100 * float(np.mean(f1s)), 2) if f1s else 0.0,
         "no_answer_accuracy": round(100 * right / pairs, 2) if pairs else 0.0,
         "answer_removed_refused": round(100 * refused / cuts, 2) if cuts else 0.0,
+        "perturbed_refused": round(100 * changed_refused / changed, 2) if changed else 0.0,
         "questions": len(held),
     }
