@@ -281,12 +281,13 @@ def eval_command(
             data = rep.to_dict()
             if deltas is not None:
                 data["compare"] = [asdict(d) for d in deltas]
-            click.echo(json.dumps(data, ensure_ascii=False, indent=1))
+            click.echo(json_inert(json.dumps(data, ensure_ascii=False, indent=1)))
             return
+        # notes name questions by their ids, which come from files nobody vetted
         if isinstance(rep, EvalReport):
-            click.echo(tables.format_report(rep))
+            click.echo(safe(tables.format_report(rep)))
         else:
-            click.echo(tables.format_retrieval(rep))
+            click.echo(safe(tables.format_retrieval(rep)))
         if deltas is not None:
             click.echo(f"\ncompared with {compare_to}:")
             click.echo(tables.format_comparison(deltas))

@@ -473,3 +473,23 @@ def test_interrupted_run_reports_what_it_has(bot) -> None:
     rep = evaluate(Interrupting(), questions, "dev")  # type: ignore[arg-type]
     assert rep.overall.questions == 2
     assert any("INTERRUPTED: only the first 2 of 4" in n for n in rep.notes)
+
+
+@pytest.mark.slow
+def test_a_question_ids_controls_are_shown_inert_in_the_report(bot, tmp_path: Path) -> None:
+    path = tmp_path / "set.jsonl"
+    rows = [
+        GOOD | {"id": "a\u202eb\x9b31m", "question": "\u200b"},  # refused: named in a note
+        GOOD | {"id": "real", "question": "Who is Israel's defense minister?"},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    args = ["eval", str(path), "--seeds", str(SEEDS), "--index", str(bot.index_dir)]
+    as_json, shown = run(*args, "--json"), run(*args)
+    assert as_json.exit_code == 0 and shown.exit_code == 0, shown.output
+    for out in (as_json.stdout, shown.stdout):
+        assert "\u202e" not in out and "\x9b" not in out
+    assert "a\\u202eb\\x9b31m" in shown.stdout
+    # the escapes read back as the id itself
+    assert any(
+        "a\u202eb\x9b31m: question is empty" in n for n in json.loads(as_json.stdout)["notes"]
+    )
