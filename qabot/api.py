@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -35,6 +35,7 @@ __all__ = [
     "ask",
     "clean_question",
     "open_index",
+    "seed_changes",
 ]
 
 NO_WORDS = "the question has no words to look for (only punctuation, symbols or common words)"
@@ -229,6 +230,18 @@ class QABot:
             assert state is not None
         return state
 
+    def watch(
+        self, stop: threading.Event | None = None, *, progress: Progress | None = None
+    ) -> Iterator[IndexReport | QabotError]:
+        """Index the seeds each time they change, a moment after the writes settle, until
+        ``stop`` is set (or Ctrl+C): yields what each update did, or why it failed (the
+        index it could not replace keeps answering, and watching goes on)."""
+        for _ in seed_changes(self.seeds_dir, stop or threading.Event()):
+            try:
+                yield self.refresh(progress=progress)
+            except QabotError as exc:
+                yield exc
+
     def _update(self, *, rebuild: bool, progress: Progress | None) -> IndexReport:
         from qabot.index.build import update_index
 
@@ -378,41 +391,10 @@ def _evidence(index: CorpusIndex, hit: Hit) -> Evidence:
 def open_index(
     seeds_dir: Path, index_dir: Path, *, progress: Progress | None = None
 ) -> tuple[CorpusIndex, IndexReport | None]:
-    """Load the index, building it when there is none (or it is unusable) and refreshing it
-    when the seeds changed. The seeds are the source of truth, so rebuilding loses nothing.
+    """The index, built, refreshed or stale as ``qabot.index.ready.open_index`` says."""
+    from qabot.index.ready import open_index as ready
 
-    Returns the index and the report of the indexing work done (None when none was needed).
-    When the seeds changed but the index cannot be updated (the disk is full or read-only,
-    another qabot holds the rebuild lock), the last good index is returned with ``stale``
-    saying why: answering from it beats no answer.
-    """
-    from qabot.index.build import update_index
-    from qabot.index.load import is_stale, load_index
-    from qabot.index.model import LOCK_WAIT_SECONDS
-
-    if not seeds_dir.is_dir():
-        raise QabotError(
-            f"seeds path is not a folder: {seeds_dir}"
-            if seeds_dir.exists()
-            else f"seeds folder not found: {seeds_dir}"
-        )
-    old: CorpusIndex | None = None
-    try:
-        old = load_index(index_dir)
-        if not is_stale(seeds_dir, old.manifest):
-            return old, None
-    except QabotError:
-        pass  # missing or unusable: update_index rebuilds it and says why
-    try:
-        # with a good index to answer from, a rebuild another qabot holds is not waited for
-        wait = 0.0 if old else LOCK_WAIT_SECONDS
-        report = update_index(seeds_dir, index_dir, progress=progress, wait_seconds=wait)
-    except QabotError as exc:
-        if old is None:
-            raise
-        old.stale = f"the seeds changed, but the index could not be updated: {exc}"
-        return old, None
-    return load_index(index_dir), report
+    return ready(seeds_dir, index_dir, progress=progress)
 
 
 _BOTS: dict[tuple[Path, Path], QABot] = {}
@@ -440,3 +422,11 @@ def __getattr__(name: str) -> Any:
 
         return IndexReport
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def seed_changes(seeds_dir: Path | str, stop: threading.Event) -> Iterator[list[str]]:
+    """The names of the seeds touched by each burst of writes, once it has settled, until
+    ``stop`` is set: what the chat watches, to index them (``qabot.index.watch``)."""
+    from qabot.index import watch
+
+    return watch.seed_changes(Path(seeds_dir), stop)

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from qabot.errors import QabotError
-from qabot.present.citations import sources
 from qabot.present.display import json_inert, safe
-from qabot.present.report import describe
-from qabot.records import AskResult, Progress
+from qabot.present.plain import render
+from qabot.present.report import changed_files, describe
+from qabot.records import Progress
+
+if TYPE_CHECKING:
+    from qabot.api import QABot
 
 seeds_option = click.option(
     "--seeds",
@@ -84,37 +89,6 @@ def _fail_cleanly(fn: Callable[[], None]) -> None:
         sys.exit(130)
 
 
-def render(result: AskResult) -> str:
-    """The answer for people: quotes, short answers and numbered citations."""
-    out = [f"Q: {safe(result.question)}"]
-    if result.resolved_question != result.question:
-        out.append(f"   (read as: {safe(result.resolved_question)})")
-    groups = sources(result)
-    if result.abstained:
-        out.append("The corpus does not answer this question. Closest evidence:")
-        for (s,) in groups:
-            ev = s.place
-            out.append(
-                f"  [{s.number}] {safe(ev.doc)} ¶{ev.paragraph} chars {ev.start}-{ev.end}: "
-                f"{safe(ev.text[:240])}{'…' if len(ev.text) > 240 else ''}"
-            )
-        return "\n".join(out)
-    if result.conflict:
-        out.append("Sources disagree: each version is shown with its own source.")
-    for i, (answer, group) in enumerate(zip(result.answers, groups, strict=True), 1):
-        head = f"{i}. "
-        if answer.short_answer:
-            head += f"{safe(answer.short_answer.text)} — "
-        out.append(f"{head}“{safe(answer.text)}”  (score {answer.score:.2f})")
-        for s in group:
-            c = s.place
-            out.append(
-                f"   [{s.number}] {safe(c.doc)} ¶{c.paragraph} chars {c.start}-{c.end} — "
-                f"{safe(c.title)}"
-            )
-    return "\n".join(out)
-
-
 @click.group(invoke_without_command=True)
 @click.pass_context
 def main(ctx: click.Context) -> None:
@@ -159,9 +133,14 @@ def ask(
 
 @main.command()
 @click.option("--rebuild", is_flag=True, help="Ignore the old index and rebuild everything.")
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Then keep watching the seeds folder and index each change as it settles (Ctrl+C stops).",
+)
 @seeds_option
 @index_option
-def index(rebuild: bool, seeds_dir: Path, index_dir: Path) -> None:
+def index(rebuild: bool, watch: bool, seeds_dir: Path, index_dir: Path) -> None:
     """Index the seeds folder: only new or changed files are processed."""
 
     def run() -> None:
@@ -171,6 +150,18 @@ def index(rebuild: bool, seeds_dir: Path, index_dir: Path) -> None:
         with _progress() as progress:
             report = (bot.rebuild if rebuild else bot.refresh)(progress=progress)
         click.echo(describe(report))
+        if not watch:
+            return
+        click.echo(f"watching {safe(str(seeds_dir))} for changes (Ctrl+C stops)", err=True)
+        with _progress() as progress:
+            for outcome in bot.watch(progress=progress):
+                if isinstance(outcome, QabotError):
+                    click.echo(f"error: {safe(' '.join(str(outcome).split()))}", err=True)
+                else:
+                    click.echo(describe(outcome))
+                    if outcome.touched:
+                        click.echo(changed_files(outcome))
+        click.echo("stopped watching", err=True)
 
     _fail_cleanly(run)
 
@@ -295,6 +286,16 @@ def eval_command(
     _fail_cleanly(run)
 
 
+def _say_updates(bot: QABot) -> None:
+    """The line chat's watch: each change to the seeds indexed and said in a line on stderr,
+    while questions go on being answered (from the old index until the new one is whole)."""
+    for outcome in bot.watch():
+        if isinstance(outcome, QabotError):
+            click.echo(f"(index not updated: {safe(' '.join(str(outcome).split()))})", err=True)
+        elif outcome.touched:
+            click.echo(f"({describe(outcome, brief=True)}: {changed_files(outcome)})", err=True)
+
+
 @main.command()
 @seeds_option
 @index_option
@@ -303,7 +304,13 @@ def eval_command(
     is_flag=True,
     help="A line-by-line chat instead of the full-screen one (the default when not on a terminal).",
 )
-def chat(seeds_dir: Path, index_dir: Path, plain: bool) -> None:
+@click.option(
+    "--watch/--no-watch",
+    default=True,
+    show_default=True,
+    help="Index seeds added, changed or removed while the chat is open, as the writes settle.",
+)
+def chat(seeds_dir: Path, index_dir: Path, plain: bool, watch: bool) -> None:
     """Chat with the corpus: the full-screen chat on a terminal, line by line otherwise."""
     if not plain and sys.stdin.isatty() and sys.stdout.isatty():
         if not seeds_dir.is_dir():
@@ -311,7 +318,7 @@ def chat(seeds_dir: Path, index_dir: Path, plain: bool) -> None:
             sys.exit(1)
         from qabot.tui import run as run_tui
 
-        sys.exit(run_tui(seeds_dir, index_dir))
+        sys.exit(run_tui(seeds_dir, index_dir, watch=watch))
 
     def run() -> None:
         from qabot.api import QABot
@@ -323,6 +330,8 @@ def chat(seeds_dir: Path, index_dir: Path, plain: bool) -> None:
             f"qabot: {summary.documents} documents, "
             f"{summary.paragraphs} paragraphs. Ask a question; Ctrl+D to quit."
         )
+        if watch:
+            threading.Thread(target=_say_updates, args=(bot,), daemon=True).start()
         history: list[str] = []
         while True:
             try:

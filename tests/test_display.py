@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import re
 
-from qabot.cli import render
 from qabot.index.model import IndexReport
 from qabot.present.citations import sources
 from qabot.present.display import safe
 from qabot.present.markdown import to_markdown
+from qabot.present.plain import render
 from qabot.present.report import describe
 from qabot.records import Answer, AskResult, Citation, Evidence, ShortAnswer, SkippedFile
 from qabot.tui import views

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -60,10 +61,21 @@ async def ask(pilot: Pilot, question: str) -> TurnView:
 
 
 async def settle(pilot: Pilot) -> None:
-    """Wait for the workers (loading, answering) and for the UI to catch up with them."""
+    """Wait for the workers (loading, answering; not the watch, which runs till the end) and
+    for the UI to catch up with them."""
     for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
+        busy = [w for w in pilot.app.workers if w.group != "watch"]
+        if busy:  # none: wait_for_complete would wait for every worker
+            await pilot.app.workers.wait_for_complete(busy)
         await pilot.pause()
+
+
+async def until(pilot: Pilot, done: Callable[[], bool], seconds: float = 60.0) -> None:
+    """Wait until ``done()`` (a bound for a loaded machine, not a speed requirement)."""
+    deadline = time.monotonic() + seconds
+    while not done():
+        assert time.monotonic() < deadline, "timed out"
+        await pilot.pause(0.2)
 
 
 def plain(widget: Static) -> str:
@@ -475,5 +487,34 @@ def test_an_article_that_cannot_be_read_says_why(app: QabotApp) -> None:
         await pilot.pause()
         shown = [plain(s) for s in app.screen.query("#article Static").results(Static)]
         assert shown == ["cannot read [b]x.txt: [Errno 2] No such file or directory: '[b]x.txt'"]
+
+    run(app, scenario)
+
+
+def test_a_chat_watching_the_seeds_answers_from_a_file_written_while_it_is_open(
+    seeds_copy: Path, tmp_path: Path
+) -> None:
+    app = QabotApp(seeds_copy, tmp_path / "index", export_dir=tmp_path, watch=True)
+    question = "Who founded the Zorblat Lantern Festival?"
+
+    def status() -> str:
+        return plain(app.query_one("#status", Static))
+
+    async def scenario(pilot: Pilot) -> None:
+        await until(pilot, lambda: "5 documents" in status())
+        assert "watching the seeds" in status()
+        new = seeds_copy / "zorblat.txt"
+        new.write_text(
+            "The Zorblat Lantern Festival was founded in 1987 by the glassmaker Mira Quell.\n",
+            encoding="utf-8",
+        )
+        await until(pilot, lambda: "6 documents" in status())  # no Ctrl+R
+        turn = await ask(pilot, question)
+        assert turn.result is not None and turn.result.answers[0].doc == "zorblat.txt"
+        new.unlink()
+        await until(pilot, lambda: "5 documents" in status())
+        turn = await ask(pilot, question)
+        assert turn.result is not None
+        assert all(e.doc != "zorblat.txt" for e in turn.result.evidence)
 
     run(app, scenario)

@@ -176,7 +176,7 @@ class CorpusIndex:
     bm25: BM25Matrix | None = None
     vocabulary: dict[str, str] | None = None  # tokens.vocabulary of the paragraphs
     sentence_search: Any = None  # faiss index over sentence_vectors
-    stale: str = ""  # why it is older than the seeds, when it is served anyway (api.open_index)
+    stale: str = ""  # why it is older than the seeds, when served anyway (ready.open_index)
 
     def title(self, doc: str) -> str:
         entry = self.manifest.files.get(doc)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
 
 from qabot.present.citations import sources
 from qabot.present.display import safe
@@ -71,3 +73,29 @@ def to_markdown(turns: Sequence[AskResult], *, title: str) -> str:
                     lines += ["", _quoted(place.text), ""]
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def export_chat(results: list[AskResult], folder: Path, file: Path | None = None) -> Path:
+    """Write ``results`` as Markdown to ``file``, or to a new file named for the time in
+    ``folder`` (or in ``file`` when that is a folder); never over an existing file
+    (FileExistsError)."""
+    now = datetime.now()
+    text = to_markdown(results, title=f"qabot chat, {now:%Y-%m-%d %H:%M}")
+    if file is None or file.is_dir():
+        return _write_new(file or folder, f"qabot-chat-{now:%Y%m%d-%H%M%S}", text)
+    with file.open("x", encoding="utf-8") as f:  # "x": never overwrite a file
+        f.write(text)
+    return file
+
+
+def _write_new(folder: Path, stem: str, text: str) -> Path:
+    """Write ``text`` to ``folder/stem.md``, or ``stem-2.md``… if that exists."""
+    for n in range(1, 1000):
+        target = folder / (f"{stem}.md" if n == 1 else f"{stem}-{n}.md")
+        try:
+            with target.open("x", encoding="utf-8") as f:
+                f.write(text)
+        except FileExistsError:
+            continue
+        return target
+    raise FileExistsError(0, "too many exports with this name", str(folder / stem))

@@ -36,3 +36,18 @@ def describe(report: IndexReport, *, brief: bool = False) -> str:
         lines.append(f"removed leftovers of an interrupted run: {', '.join(report.swept)}")
     lines += [f"skipped {safe(s.name)}: {safe(s.reason)}" for s in report.skipped]
     return "\n".join(lines)
+
+
+def changed_files(report: IndexReport, limit: int = 5) -> str:
+    """The files an update added, changed and removed, by name (``limit`` of each kind),
+    for a watch that reports each change as it is indexed; empty when none."""
+    out = []
+    for kind, names in (
+        ("added", report.added),
+        ("changed", report.changed),
+        ("removed", report.removed),
+    ):
+        if names:
+            more = f" and {len(names) - limit} more" if len(names) > limit else ""
+            out.append(f"{kind} {', '.join(safe(n) for n in names[:limit])}{more}")
+    return "; ".join(out)

@@ -12,13 +12,16 @@ def history_path() -> Path:
     return Path(state) / "qabot" / "questions.jsonl"
 
 
-def run(seeds_dir: Path | str = "seeds", index_dir: Path | str = "index") -> int:
-    """Open the chat and return its exit status (Textual's, e.g. 1 after a crash).
+def run(
+    seeds_dir: Path | str = "seeds", index_dir: Path | str = "index", *, watch: bool = True
+) -> int:
+    """Open the chat and return its exit status (Textual's, e.g. 1 after a crash);
+    ``watch``: index changes to the seeds as they happen.
 
     Imported lazily so the CLI's other commands never pay for Textual.
     """
     from qabot.tui.app import QabotApp
 
-    app = QabotApp(seeds_dir, index_dir, history_file=history_path())
+    app = QabotApp(seeds_dir, index_dir, history_file=history_path(), watch=watch)
     app.run()
     return app.return_code or 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,16 +20,16 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, ProgressBar, Static
-from textual.worker import NoActiveWorker, get_current_worker
 
-from qabot.api import QABot, clean_question
+from qabot.api import QABot, clean_question, seed_changes
 from qabot.errors import QabotError
 from qabot.present.display import safe
-from qabot.present.markdown import to_markdown
+from qabot.present.markdown import export_chat
 from qabot.present.report import describe
 from qabot.tui import views
 from qabot.tui.screens import ArticleScreen, HelpScreen
 from qabot.tui.widgets import ChatLog, EvidencePanel, QuestionInput, SpanItem, TurnView
+from qabot.tui.workers import Cancelled, closing, unexpected
 
 if TYPE_CHECKING:
     from qabot.api import IndexReport
@@ -38,36 +37,6 @@ if TYPE_CHECKING:
 
 HISTORY_TURNS = 3  # earlier questions a follow-up may lean on, as in the line chat
 SEEDS_CHECK_SECONDS = 10.0  # how often the seeds folder is compared with the index (a stat each)
-
-
-class _Cancelled(Exception):
-    """The app is closing: an index worker stops at its next progress report."""
-
-
-def _write_new(folder: Path, stem: str, text: str) -> Path:
-    """Write ``text`` to ``folder/stem.md``, or ``stem-2.md``… if that exists: never overwrite."""
-    for n in range(1, 1000):
-        target = folder / (f"{stem}.md" if n == 1 else f"{stem}-{n}.md")
-        try:
-            with target.open("x", encoding="utf-8") as f:
-                f.write(text)
-        except FileExistsError:
-            continue
-        return target
-    raise FileExistsError(0, "too many exports with this name", str(folder / stem))
-
-
-def _closing() -> bool:
-    """True in a worker the app has cancelled (it is quitting or replacing that worker)."""
-    try:
-        return get_current_worker().is_cancelled
-    except NoActiveWorker:  # a thread the index stages started themselves
-        return False
-
-
-def _unexpected(exc: BaseException) -> str:
-    """One line for a failure qabot did not foresee; the chat keeps running."""
-    return " ".join(f"unexpected {type(exc).__name__}: {exc}".split())
 
 
 class QabotApp(App[None]):
@@ -89,6 +58,7 @@ class QabotApp(App[None]):
         bot: QABot | None = None,
         export_dir: Path | str = ".",
         history_file: Path | None = None,
+        watch: bool = False,
     ) -> None:
         super().__init__()
         self.seeds_dir = Path(seeds_dir)
@@ -102,6 +72,9 @@ class QabotApp(App[None]):
         self._ask_lock = threading.Lock()  # one answer at a time: the bot's caches are shared
         self._stale_shown = False
         self._load_error: str | None = None  # why there is no bot, until Ctrl+R retries
+        self.watching = watch  # index changed seeds as they settle, without Ctrl+R
+        self._stop_watching = threading.Event()
+        self._index_again = False  # seeds changed while an update ran: one more after it
 
     # ------------------------------------------------------------------ layout
 
@@ -127,6 +100,11 @@ class QabotApp(App[None]):
         else:
             self._bot_ready(self.bot, None)
         self.set_interval(SEEDS_CHECK_SECONDS, self.check_seeds)
+        if self.watching:
+            self.watch_seeds()
+
+    def on_unmount(self) -> None:
+        self._stop_watching.set()  # the watch thread ends within a step of it
 
     # ------------------------------------------------------------------ loading / rebuilding
 
@@ -136,8 +114,8 @@ class QabotApp(App[None]):
         It is also where a rebuild notices that the app is closing: quitting must not wait
         for the rest of an index build (the half-written generation is swept next time).
         """
-        if _closing():
-            raise _Cancelled
+        if closing():
+            raise Cancelled
         self._report(self._show_progress, stage, done, total)
 
     def _report(
@@ -148,7 +126,7 @@ class QabotApp(App[None]):
         An exception raised while showing a result is said on ``turn`` (or in the status line)
         instead of travelling back into the worker, where it would close the app.
         """
-        if _closing():
+        if closing():
             return
         try:
             self.call_from_thread(self._guarded, callback, args, turn)
@@ -163,9 +141,9 @@ class QabotApp(App[None]):
             callback(*args)
         except Exception as exc:  # the chat must say it and keep running
             if turn is not None:
-                turn.show_error(_unexpected(exc))
+                turn.show_error(unexpected(exc))
             else:
-                self._set_status(Content.styled(f"error: {_unexpected(exc)}", "bold $error"))
+                self._set_status(Content.styled(f"error: {unexpected(exc)}", "bold $error"))
 
     def _show_progress(self, stage: str, done: int, total: int) -> None:
         bar = self.chat_screen.query_one("#progress", ProgressBar)
@@ -178,16 +156,16 @@ class QabotApp(App[None]):
         try:
             bot = QABot(self.seeds_dir, self.index_dir, progress=self._progress)
             self._report(self._set_status, Content.styled("loading the embedding model…", "italic"))
-            if _closing():  # loading the model cannot be stopped half way: do not start it
+            if closing():  # loading the model cannot be stopped half way: do not start it
                 return
             bot.warm_up()  # so that the first question does not wait for the encoder to load
-        except _Cancelled:
+        except Cancelled:
             return
         except QabotError as exc:
             self._report(self._failed, str(exc))
             return
         except Exception as exc:  # the chat must say it and keep running
-            self._report(self._failed, _unexpected(exc))
+            self._report(self._failed, unexpected(exc))
             return
         self._report(self._bot_ready, bot, bot.report)
 
@@ -199,13 +177,13 @@ class QabotApp(App[None]):
             update = bot.rebuild if from_scratch else bot.refresh
             report = update(progress=self._progress)
             bot.load()
-        except _Cancelled:
+        except Cancelled:
             return
         except QabotError as exc:
             self._report(self._failed, str(exc))
             return
         except Exception as exc:  # the chat must say it and keep running
-            self._report(self._failed, _unexpected(exc))
+            self._report(self._failed, unexpected(exc))
             return
         self._report(self._bot_ready, bot, report)
 
@@ -226,6 +204,8 @@ class QabotApp(App[None]):
     def _seeds_changed(self, bot: QABot) -> None:
         if bot is not self.bot or self._stale_shown or self._indexing():
             return  # a rebuild under way will say what it found
+        if self.watching:  # a change the watch did not report (a network folder, say)
+            return self._seeds_written()
         self._stale_shown = True
         self._set_status(
             Content.assemble(
@@ -234,6 +214,21 @@ class QabotApp(App[None]):
             )
         )
         self._say("The seeds changed since the index was built: Ctrl+R updates it.")
+
+    @work(thread=True, group="watch")
+    def watch_seeds(self) -> None:
+        """Index the seeds as they change; the current index answers meanwhile."""
+        try:
+            for _ in seed_changes(self.seeds_dir, self._stop_watching):
+                self._report(self._seeds_written)
+        except QabotError as exc:
+            self._report(self._say, f"{exc}: Ctrl+R indexes changes", severity="warning")
+
+    def _seeds_written(self) -> None:
+        if self._indexing():
+            self._index_again = True
+        elif self.bot is not None or self._load_error is None:
+            self.action_rebuild()
 
     def _indexing(self) -> bool:
         return any(w.group == "index" and not w.is_finished for w in self.workers)
@@ -252,6 +247,9 @@ class QabotApp(App[None]):
         waiting, self._waiting = self._waiting, []
         for turn, question, history in waiting:
             self.answer(turn, question, history)
+        if self._index_again:
+            self._index_again = False
+            self._seeds_written()
 
     def _index_summary(self, bot: QABot) -> Content:
         s = bot.summary()
@@ -261,6 +259,7 @@ class QabotApp(App[None]):
             f" · {s.paragraphs} paragraphs · {s.sentences} sentences{skipped}"
             f" · built {views.local_time(s.built)} · {safe(str(s.index_dir))}",
             *([(f" · stale: {safe(s.stale)}", "bold $warning")] if s.stale else []),
+            " · watching the seeds" if self.watching else "",
         )
 
     def _failed(self, message: str) -> None:
@@ -352,7 +351,7 @@ class QabotApp(App[None]):
             self._report(turn.show_error, str(exc), turn=turn)
             return
         except Exception as exc:  # one failed answer must not close the chat
-            self._report(turn.show_error, _unexpected(exc), turn=turn)
+            self._report(turn.show_error, unexpected(exc), turn=turn)
             return
         self._report(self._answered, turn, result, turn=turn)
 
@@ -404,17 +403,9 @@ class QabotApp(App[None]):
         if not results:
             self._say("nothing to export yet", severity="warning")
             return None
-        now = datetime.now()
-        text = to_markdown(results, title=f"qabot chat, {now:%Y-%m-%d %H:%M}")
-        named = path is not None and not path.is_dir()
         where = path if path is not None else self.export_dir  # what a failure names
         try:
-            if named:
-                target = where
-                with target.open("x", encoding="utf-8") as f:  # "x": never overwrite a file
-                    f.write(text)
-            else:
-                target = _write_new(where, f"qabot-chat-{now:%Y%m%d-%H%M%S}", text)
+            target = export_chat(results, self.export_dir, path)
         except FileExistsError:
             self._say(f"{where} exists already: give another name", severity="error")
             return None

@@ -1,0 +1,151 @@
+"""Watching the seeds: a file written is answerable within seconds, one removed is no longer
+cited, without a restart; by the library, by ``qabot index --watch``."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from qabot.api import QABot, seed_changes
+from qabot.errors import QabotError
+
+pytestmark = pytest.mark.slow
+
+FACT = (
+    "The Zorblat Lantern Festival was founded in 1987 by the glassmaker Mira Quell in the "
+    "harbour town of Osterhaven, which has hosted it every June since then.\n"
+)
+QUESTION = "Who founded the Zorblat Lantern Festival?"
+WAIT = 60.0  # seconds: a bound for a loaded machine, not a speed requirement
+
+
+def _next(outcomes: queue.Queue, want: str) -> object:
+    """The next outcome whose changes include ``want`` ("added", "removed")."""
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        try:
+            outcome = outcomes.get(timeout=1.0)
+        except queue.Empty:
+            continue
+        assert not isinstance(outcome, QabotError), outcome
+        if getattr(outcome, want):
+            return outcome
+    raise AssertionError(f"no update with files {want} within {WAIT} s")
+
+
+@pytest.fixture
+def watched(seeds_copy: Path, tmp_path: Path) -> Iterator[tuple[QABot, queue.Queue]]:
+    bot = QABot(seeds_copy, tmp_path / "index")
+    stop = threading.Event()
+    outcomes: queue.Queue = queue.Queue()
+
+    def watch() -> None:
+        for outcome in bot.watch(stop):
+            outcomes.put(outcome)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    time.sleep(0.5)  # the watch is set up before the first write
+    yield bot, outcomes
+    stop.set()
+    thread.join(timeout=10)
+    assert not thread.is_alive()  # stopping the watch ends it
+
+
+def test_a_seed_written_is_answered_from_and_a_removed_one_no_longer_cited(watched) -> None:
+    bot, outcomes = watched
+    assert not any("Mira Quell" in a.text for a in bot.ask(QUESTION).answers)
+    new = bot.seeds_dir / "zorblat.txt"
+    new.write_text(FACT, encoding="utf-8")
+    assert _next(outcomes, "added").added == ["zorblat.txt"]
+    answer = bot.ask(QUESTION).answers[0]
+    assert answer.doc == "zorblat.txt" and "Mira Quell" in answer.text
+    new.unlink()
+    assert _next(outcomes, "removed").removed == ["zorblat.txt"]
+    result = bot.ask(QUESTION)
+    assert all(c.doc != "zorblat.txt" for a in result.answers for c in a.citations)
+    assert all(e.doc != "zorblat.txt" for e in result.evidence)
+
+
+def test_a_burst_of_writes_is_one_update_and_hidden_files_are_not_watched(
+    seeds_copy: Path,
+) -> None:
+    stop = threading.Event()
+    seen: queue.Queue = queue.Queue()
+
+    def watch() -> None:
+        for names in seed_changes(seeds_copy, stop):
+            seen.put(names)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    time.sleep(0.5)
+    (seeds_copy / ".draft.txt").write_text(FACT, encoding="utf-8")
+    with (seeds_copy / "slow.txt").open("w", encoding="utf-8") as fh:
+        for line in FACT.split(", "):  # written in pieces, as a copy or a save would
+            fh.write(line)
+            fh.flush()
+            time.sleep(0.1)
+    assert seen.get(timeout=WAIT) == ["slow.txt"]
+    stop.set()
+    thread.join(timeout=10)
+    assert list(seen.queue) == [] and not thread.is_alive()
+
+
+def test_index_watch_prints_each_update_and_stops_on_ctrl_c(seeds_copy: Path, tmp_path: Path):
+    command = [sys.executable, "-m", "qabot.cli", "index", "--watch"]
+    where = ["--seeds", str(seeds_copy), "--index", str(tmp_path / "index")]
+    proc = subprocess.Popen(
+        [*command, *where], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("indexed: 5 added")
+        time.sleep(1.0)  # the first index is written; the watch starts right after it
+        (seeds_copy / "zorblat.txt").write_text(FACT, encoding="utf-8")
+        lines = [proc.stdout.readline(), proc.stdout.readline()]
+        assert lines[0].startswith("indexed: 1 added, 0 changed, 0 removed, 5 unchanged")
+        assert lines[1].strip() == "added zorblat.txt"
+        answer = QABot(seeds_copy, tmp_path / "index", refresh=False).ask(QUESTION).answers[0]
+        assert answer.doc == "zorblat.txt"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, err
+    assert err.strip().splitlines()[-1] == "stopped watching"
+
+
+def test_the_line_chat_answers_from_a_file_written_while_it_is_open(seeds_copy: Path, tmp_path):
+    command = [sys.executable, "-m", "qabot.cli", "chat", "--plain"]
+    where = ["--seeds", str(seeds_copy), "--index", str(tmp_path / "index")]
+    proc = subprocess.Popen(
+        [*command, *where],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stderr is not None and proc.stdin is not None
+        assert proc.stdout.readline().startswith("qabot: 5 documents")
+        time.sleep(1.0)  # the watch starts right after the banner
+        (seeds_copy / "zorblat.txt").write_text(FACT, encoding="utf-8")
+        said = proc.stderr.readline()
+        assert said.startswith("(index: 1 added") and "added zorblat.txt" in said
+        out, _ = proc.communicate(QUESTION + "\n", timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0
+    assert "Mira Quell" in out and "[1] zorblat.txt" in out
