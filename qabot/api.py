@@ -192,7 +192,8 @@ class QABot:
     def document_text(self, doc: str) -> str:
         """The text of the seed file ``doc`` as qabot reads it: the string that citation and
         evidence offsets index into (``text[c.start:c.end] == c.text`` while the file is as
-        it was indexed).
+        it was indexed). For a file that is not plain text (PDF, HTML, Word, Markdown) that
+        is the text extracted from it, kept in the index.
 
         QabotError when ``doc`` is not a name inside the seeds folder, or the file cannot
         be read or is no longer UTF-8 (the message is the underlying error's).
@@ -202,6 +203,9 @@ class QABot:
             raise QabotError(f"not a file of the seeds folder: {doc!r}")
         from qabot.ingest.loading import read_file_text
 
+        extracted = self.index.extracted_text(doc)
+        if extracted is not None:  # a PDF, a web page, ...: the text kept at index time
+            return extracted
         try:
             return read_file_text(self.seeds_dir, doc)
         except (OSError, ValueError) as exc:  # ValueError: no longer valid UTF-8
@@ -318,6 +322,10 @@ class QABot:
         t3 = time.perf_counter()
 
         evidence = [_evidence(state.index, h) for h in hits]
+        for answer in found.answers:
+            answer.locator = state.index.locator(answer.doc, answer.start)
+            for c in answer.citations:
+                c.locator = state.index.locator(c.doc, c.start)
         return AskResult(
             question=text,
             resolved_question=turn.resolved,
@@ -385,6 +393,7 @@ def _evidence(index: CorpusIndex, hit: Hit) -> Evidence:
         round(hit.dense, 4),
         hit.bm25_rank,
         hit.dense_rank,
+        locator=index.locator(p.doc, p.start),
     )
 
 

@@ -166,6 +166,26 @@ def index(rebuild: bool, watch: bool, seeds_dir: Path, index_dir: Path) -> None:
     _fail_cleanly(run)
 
 
+@main.command()
+@click.argument("doc")
+@seeds_option
+@index_option
+def show(doc: str, seeds_dir: Path, index_dir: Path) -> None:
+    """Print a seed file's text as qabot quotes it: citation offsets index into it (for a
+    PDF, a web page or a Word file, the text extracted from it)."""
+
+    def run() -> None:
+        from qabot.api import QABot
+
+        with _progress() as progress:
+            bot = QABot(seeds_dir, index_dir, progress=progress)
+        if doc not in bot.index.manifest.files:
+            raise QabotError(f"not an indexed file of {seeds_dir}: {doc}")
+        click.echo(safe(bot.document_text(doc)))
+
+    _fail_cleanly(run)
+
+
 @main.command(name="eval")
 @click.argument("question_set", required=False, type=click.Path(path_type=Path))
 @click.option(

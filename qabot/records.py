@@ -17,13 +17,17 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass(frozen=True)
 class Document:
-    """One source file, read exactly as it is on disk (decoded UTF-8)."""
+    """One source file: a plain-text file exactly as it is on disk (decoded UTF-8), any
+    other the text extracted from it (``qabot.ingest.formats``), which the index keeps."""
 
     name: str  # path relative to the seeds folder, POSIX separators
     text: str
-    sha256: str
+    sha256: str  # of the file's bytes
     size: int
     mtime_ns: int
+    kind: str = "text"  # text, markdown, html, pdf, docx
+    marks: tuple[int, ...] = ()  # where each page / paragraph of the file begins in ``text``
+    unit: str = ""  # what a mark is: "page" or "paragraph"
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,9 @@ class Location:
     """A place in a file of the corpus: ``file_text[start:end] == text``.
 
     ``paragraph`` is the paragraph's number in its document and ``title`` the document's
-    title. Citations, evidence and what the chat shows are all places of this kind.
+    title. For a file that is not plain text, ``file_text`` is the text extracted from it
+    (``QABot.document_text``) and ``locator`` says where to look in the file itself
+    ("page 3" of a PDF). Citations, evidence and what the chat shows are places of this kind.
     """
 
     doc: str
@@ -100,6 +106,7 @@ class Location:
     start: int
     end: int
     text: str
+    locator: str = field(default="", kw_only=True)
 
 
 @dataclass
@@ -136,6 +143,7 @@ class Answer:
     paragraph: int
     short_answer: ShortAnswer | None = None
     citations: list[Citation] = field(default_factory=list)
+    locator: str = ""  # "page 3": where ``text`` is in a file that is not plain text
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ def test_ask_json_on_the_seeds(seeds_copy: Path, tmp_path: Path) -> None:
         "note",
         "stale",
     ]
-    place = ["doc", "title", "paragraph", "start", "end", "text"]
+    place = ["doc", "title", "paragraph", "start", "end", "text", "locator"]
     assert list(top["citations"][0]) == [*place, "score"]
     assert list(data["evidence"][0]) == [
         *place,

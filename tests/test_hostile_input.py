@@ -136,11 +136,11 @@ def test_messy_seeds_folder(built: Built, tmp_path: Path) -> None:
     ("make", "message"),
     [
         (lambda p: None, "error: seeds folder not found"),
-        (lambda p: p.mkdir(), "error: no readable .txt or .md files"),
+        (lambda p: p.mkdir(), "error: no readable documents in"),
         (lambda p: p.write_text("a file", encoding="utf-8"), "error: seeds path is not a folder"),
         (
             lambda p: (p.mkdir(), (p / "x.txt").write_bytes(b"\x00bin")),
-            "error: no readable .txt or .md files in",
+            "error: no readable documents in",
         ),
     ],
     ids=["missing", "empty", "a file", "only bad files"],

@@ -241,7 +241,9 @@ def test_reader_sees_old_or_new_never_a_mix(built: Built, tmp_path: Path) -> Non
             counts.setdefault(files, len(index.paragraphs))
             assert len(index.paragraphs) == counts[files]
             for p in index.paragraphs:
-                source = EXTRA if p.doc == "extra.md" else texts[p.doc]
+                # Markdown is quoted as rendered: the index keeps that text
+                source = index.extracted_text(p.doc) if p.doc == "extra.md" else texts[p.doc]
+                assert source is not None
                 assert source[p.start : p.end] == p.text
             assert index.sentence_vectors.shape[0] == index.manifest.sentences
             if loads % 5 == 0:

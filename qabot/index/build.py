@@ -16,7 +16,7 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +49,8 @@ from qabot.index.model import (
     Manifest,
     one_line,
 )
-from qabot.ingest.loading import read_document, scan
+from qabot.index.parts import DocPart, parts_from_index
+from qabot.ingest.loading import SUFFIXES, read_document, scan
 from qabot.records import Document, Paragraph, Progress, SkippedFile
 from qabot.search import tokens
 from qabot.search import vectors as qabot_vectors
@@ -58,51 +59,9 @@ from qabot.search.bm25 import BM25Matrix
 # --------------------------------------------------------------------------- building
 
 
-@dataclass
-class _DocPart:
-    """One document's share of a new index: its paragraphs and their vectors."""
-
-    entry: FileEntry
-    paragraphs: list[Paragraph]
-    terms: list[list[str]]  # BM25 terms of each paragraph
-    paragraph_vectors: np.ndarray
-    sentence_vectors: np.ndarray
-
-
-def _parts_from_index(index: CorpusIndex) -> dict[str, _DocPart]:
-    """Split a loaded index back into per-document parts, so unchanged files can be reused.
-
-    From an IVF-SQ8 index (large corpora) the vectors come back 8-bit quantised: close to
-    the originals (cosine > 0.999), and re-encoding them does not drift further.
-    """
-    n = len(index.paragraphs)
-    all_vectors = index.paragraph_vectors.reconstruct_n(0, n) if n else np.zeros((0, 0))
-    # read in one pass each: from SQLite, one query per paragraph would dominate at 1M
-    paragraphs, terms = list(index.paragraphs), list(index.paragraph_terms)
-    offsets = index.sentence_offsets
-    parts: dict[str, _DocPart] = {}
-    for name, entry in index.manifest.files.items():
-        ids = index.doc_paragraphs.get(name, [])
-        rows: slice | list[int]
-        if ids and ids[-1] - ids[0] + 1 == len(ids):  # contiguous, as written: one read
-            rows = slice(int(offsets[ids[0]]), int(offsets[ids[-1] + 1]))
-        else:
-            rows = [r for pid in ids for r in range(offsets[pid], offsets[pid + 1])]
-        parts[name] = _DocPart(
-            entry,
-            [paragraphs[i] for i in ids],
-            [terms[i] for i in ids],
-            all_vectors[list(ids)] if ids else np.zeros((0, index.manifest.dimension), np.float32),
-            np.array(index.sentence_vectors[rows], dtype=np.float32).reshape(
-                -1, index.manifest.dimension
-            ),
-        )
-    return parts
-
-
 def _process(
     documents: list[Document], progress: Progress | None, lock: IndexLock
-) -> dict[str, _DocPart]:
+) -> dict[str, DocPart]:
     """Clean, annotate and embed new or changed documents."""
     from qabot.ingest.annotation import annotate_documents
     from qabot.ingest.cleaning import clean, title_of
@@ -137,7 +96,7 @@ def _process(
     texts = embedded_texts(p for _, _, paragraphs in annotated for p in paragraphs)
     vectors = _embed_batches(texts, embed, progress, lock)
 
-    parts: dict[str, _DocPart] = {}
+    parts: dict[str, DocPart] = {}
     row = 0
     for doc, blocks, paragraphs in annotated:
         p_vecs: list[np.ndarray] = []
@@ -151,14 +110,23 @@ def _process(
             else:
                 s_vecs.append(p_vecs[-1])
         entry = FileEntry(
-            doc.name, doc.sha256, doc.size, doc.mtime_ns, title_of(doc, blocks), len(paragraphs)
+            doc.name,
+            doc.sha256,
+            doc.size,
+            doc.mtime_ns,
+            title_of(doc, blocks),
+            len(paragraphs),
+            doc.kind,
+            doc.marks,
+            doc.unit,
         )
-        parts[doc.name] = _DocPart(
+        parts[doc.name] = DocPart(
             entry,
             paragraphs,
             [tokens.terms(p.text) for p in paragraphs],
             np.array(p_vecs, dtype=np.float32).reshape(-1, DIMENSION),
             np.array(s_vecs, dtype=np.float32).reshape(-1, DIMENSION),
+            doc.text if doc.kind != "text" else None,
         )
     return parts
 
@@ -231,7 +199,7 @@ def write_index(index_dir: Path, index: CorpusIndex, flat_max: int | None = None
     ``update_index`` writes one (``qabot bench`` loads its synthetic archives from disk)."""
     claim_index_dir(index_dir)
     with index_lock(index_dir) as lock:
-        parts = list(_parts_from_index(index).values())
+        parts = list(parts_from_index(index).values())
         words = sorted(index.words, key=index.words.__getitem__)
         rows = np.array([index.words[w] for w in words], dtype=np.int64)
         _write_generation(index_dir, parts, [], (words, index.word_vectors[rows]), lock, flat_max)
@@ -262,10 +230,10 @@ def _update_locked(
                 report.rebuilt_reason = str(exc)
     stats, report.skipped = scan(seeds_dir)
     old_files = old.manifest.files if old else {}
-    reusable = _parts_from_index(old) if old else {}
+    reusable = parts_from_index(old) if old else {}
 
     lock.stage("reading")
-    parts: dict[str, _DocPart] = {}
+    parts: dict[str, DocPart] = {}
     to_process: list[Document] = []
     mtime_only = False
     for i, stat in enumerate(stats):
@@ -295,7 +263,7 @@ def _update_locked(
     if not stats or (not to_process and not parts):
         skipped = "; ".join(f"{s.name}: {s.reason}" for s in report.skipped[:3])
         raise QabotError(
-            f"no readable .txt or .md files in {seeds_dir}"
+            f"no readable documents in {seeds_dir} (qabot reads {', '.join(SUFFIXES)})"
             + (f" (skipped {skipped})" if skipped else "")
         )
 
@@ -328,7 +296,7 @@ def _update_locked(
 
 
 def _manifest_for(
-    parts: list[_DocPart], skipped: list[SkippedFile], checksums: dict[str, str]
+    parts: list[DocPart], skipped: list[SkippedFile], checksums: dict[str, str]
 ) -> Manifest:
     from qabot.ingest.embedding import DIMENSION, model_id
 
@@ -346,7 +314,7 @@ def _manifest_for(
 
 
 def _word_table(
-    parts: list[_DocPart], old: CorpusIndex | None, progress: Progress | None, lock: IndexLock
+    parts: list[DocPart], old: CorpusIndex | None, progress: Progress | None, lock: IndexLock
 ) -> tuple[list[str], np.ndarray]:
     """Every content word of the corpus with its vector: words the old index had are copied,
     new ones embedded (~1 ms a word: about a second for the 821 words of the seeds)."""
@@ -367,7 +335,7 @@ def _word_table(
 
 def _write_generation(
     index_dir: Path,
-    parts: list[_DocPart],
+    parts: list[DocPart],
     skipped: list[SkippedFile],
     words: tuple[list[str], np.ndarray],
     lock: IndexLock,
@@ -400,6 +368,7 @@ def _write_generation(
             words[0],
             tokens.vocabulary(p.text for p in paragraphs),
             bm25.vocabulary if bm25 else (),
+            {part.entry.name: part.text for part in parts if part.text is not None},
         )
         lock.stage("writing")
         files = list(DATA_FILES)
@@ -440,7 +409,7 @@ def _write_generation(
     sweep(index_dir, keep)
 
 
-def _rewrite_manifest(old: CorpusIndex, parts: list[_DocPart]) -> None:
+def _rewrite_manifest(old: CorpusIndex, parts: list[DocPart]) -> None:
     """Record new mtimes of unchanged files (same checksums, so readers are unaffected)."""
     manifest = _manifest_for(parts, old.manifest.skipped, old.manifest.checksums)
     manifest.created = old.manifest.created

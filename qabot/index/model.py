@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import re
@@ -17,8 +18,9 @@ from qabot.index import storage
 from qabot.records import Paragraph, SkippedFile
 from qabot.search.bm25 import BM25Matrix
 
-FORMAT_VERSION = 4  # 2: sealed manifest, generations renamed into place; 3: word vectors;
-# 4: search structures stored (BM25, vocabulary, sentence IVF), large arrays read by row
+FORMAT_VERSION = 5  # 2: sealed manifest, generations renamed into place; 3: word vectors;
+# 4: search structures stored (BM25, vocabulary, sentence IVF), large arrays read by row;
+# 5: files of other formats than plain text, their extracted text kept
 CURRENT = "CURRENT"
 LOCK = ".lock"
 # The file that makes a folder qabot's: only in a folder holding it does qabot write, sweep
@@ -81,6 +83,16 @@ class FileEntry:
     mtime_ns: int
     title: str
     paragraphs: int
+    kind: str = "text"  # a file of another kind is cited in its extracted text
+    marks: tuple[int, ...] = ()  # where each page / paragraph begins in that text
+    unit: str = ""  # "page" or "paragraph"
+
+    def locator(self, offset: int) -> str:
+        """Where in the file itself the text at ``offset`` is ("page 3"); empty for a file
+        that is cited as it is."""
+        if not self.marks:
+            return ""
+        return f"{self.unit} {bisect.bisect_right(self.marks, offset)}"
 
 
 @dataclass
@@ -114,7 +126,9 @@ class Manifest:
             _check(s, _SKIPPED_FIELDS, "skipped entry")
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in data["checksums"].items()):
             raise ValueError("manifest checksums must map names to strings")
-        files = {f["name"]: FileEntry(**f) for f in data["files"]}
+        if not all(isinstance(m, int) for f in data["files"] for m in f["marks"]):
+            raise ValueError("file entry marks must be offsets")
+        files = {f["name"]: FileEntry(**{**f, "marks": tuple(f["marks"])}) for f in data["files"]}
         skipped = [SkippedFile(**s) for s in data["skipped"]]
         return cls(**{**data, "files": files, "skipped": skipped})
 
@@ -138,6 +152,9 @@ _FILE_FIELDS = {
     "mtime_ns": int,
     "title": str,
     "paragraphs": int,
+    "kind": str,
+    "marks": list,
+    "unit": str,
 }
 _SKIPPED_FIELDS = {"name": str, "reason": str}
 
@@ -177,10 +194,25 @@ class CorpusIndex:
     vocabulary: dict[str, str] | None = None  # tokens.vocabulary of the paragraphs
     sentence_search: Any = None  # faiss index over sentence_vectors
     stale: str = ""  # why it is older than the seeds, when served anyway (ready.open_index)
+    texts: dict[str, str] | None = None  # extracted texts of an index made in memory
 
     def title(self, doc: str) -> str:
         entry = self.manifest.files.get(doc)
         return entry.title if entry else doc
+
+    def extracted_text(self, doc: str) -> str | None:
+        """The text extracted from ``doc`` when it is not plain text (what its citations
+        index into); None for a plain-text file, which is cited as it is on disk."""
+        entry = self.manifest.files.get(doc)
+        if entry is None or entry.kind == "text":
+            return None
+        if isinstance(self.paragraphs, storage.ParagraphTable):
+            return self.paragraphs.text_of(doc)
+        return (self.texts or {}).get(doc)
+
+    def locator(self, doc: str, offset: int) -> str:
+        entry = self.manifest.files.get(doc)
+        return entry.locator(offset) if entry else ""
 
     @cached_property
     def doc_paragraphs(self) -> dict[str, Sequence[int]]:

@@ -62,6 +62,8 @@ CREATE TABLE words (id INTEGER PRIMARY KEY, word TEXT NOT NULL);  -- rows of wor
 CREATE TABLE vocabulary (id INTEGER PRIMARY KEY, word TEXT NOT NULL, stem TEXT NOT NULL);
     -- id = order of first use: spelling breaks ties by it
 CREATE TABLE bm25_terms (id INTEGER PRIMARY KEY, term TEXT NOT NULL);  -- rows of bm25_*.npy
+CREATE TABLE texts (doc TEXT PRIMARY KEY, text TEXT NOT NULL);
+    -- the text extracted from each file that is not plain text: what its offsets index into
 """
 _COLUMNS = "doc, number, start, end, kind, text, sentences, entities"
 CACHE = 8192  # paragraphs kept decoded: a question reads a few dozen
@@ -75,6 +77,7 @@ def write_corpus(
     words: Sequence[str],
     vocabulary: dict[str, str],
     bm25_terms: Iterable[str],
+    texts: dict[str, str],
 ) -> None:
     con = sqlite3.connect(path)
     try:
@@ -103,6 +106,7 @@ def write_corpus(
             ((i, w, stem) for i, (w, stem) in enumerate(vocabulary.items())),
         )
         con.executemany("INSERT INTO bm25_terms VALUES (?,?)", enumerate(bm25_terms))
+        con.executemany("INSERT INTO texts VALUES (?,?)", texts.items())
         con.commit()
     finally:
         con.close()
@@ -283,6 +287,12 @@ class ParagraphTable(Sequence[Paragraph]):
                 raise ValueError(f"paragraphs of {doc} are not contiguous")
             out[doc] = range(first, last + 1)
         return dict(sorted(out.items(), key=lambda item: item[1].start))
+
+    def text_of(self, doc: str) -> str | None:
+        """The extracted text of ``doc`` (None: a plain-text file, read from disk)."""
+        with self._lock:
+            row = self._con.execute("SELECT text FROM texts WHERE doc = ?", (doc,)).fetchone()
+        return row[0] if row else None
 
     def column(self, table: str, columns: str) -> list[tuple]:
         """Every row of a small table (words, vocabulary, bm25_terms), in id order."""

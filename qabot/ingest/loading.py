@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qabot.errors import QabotError
+from qabot.ingest.formats import KINDS, Unextractable, extract, kind_of
 from qabot.records import Document, SkippedFile
 
-SUFFIXES = (".txt", ".md")
+SUFFIXES = tuple(KINDS)
 MAX_FILE_BYTES = 50 * 1024 * 1024  # beyond this a "document" is almost surely not an article
 MAX_DEPTH = 64  # folders below the seeds folder; deeper ones are skipped with that reason
 
@@ -47,7 +48,8 @@ def _name_problem(name: str) -> str:
 
 
 def scan(seeds_dir: Path) -> tuple[list[FileStat], list[SkippedFile]]:
-    """List the ``.txt``/``.md`` files under ``seeds_dir`` (recursively, sorted by name).
+    """List the files qabot reads (``formats.KINDS``) under ``seeds_dir`` (recursively,
+    sorted by name).
 
     Hidden files and folders are ignored. Symlinked folders are not followed (no loops) and
     are named in the skipped list, as are unreadable folders, files that are not regular
@@ -147,6 +149,24 @@ def read_document(stat: FileStat) -> Document | SkippedFile:
         return SkippedFile(stat.name, f"unreadable: {exc.strerror or exc}")
     if len(data) > MAX_FILE_BYTES:  # it grew after the scan
         return SkippedFile(stat.name, f"too large (over {limit})")
+    kind = kind_of(stat.name) or "text"
+    if kind != "text" and not data.strip():
+        return SkippedFile(stat.name, "empty file")
+    if kind != "text":
+        try:
+            found = extract(kind, data)
+        except Unextractable as exc:
+            return SkippedFile(stat.name, str(exc))
+        return Document(
+            stat.name,
+            found.text,
+            hashlib.sha256(data).hexdigest(),
+            len(data),
+            stat.mtime_ns,
+            kind,
+            found.marks,
+            found.unit,
+        )
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return SkippedFile(stat.name, "UTF-16 text (save it as UTF-8)")
     if b"\x00" in data:
@@ -167,5 +187,6 @@ def read_document(stat: FileStat) -> Document | SkippedFile:
 
 
 def read_file_text(seeds_dir: Path, name: str) -> str:
-    """Text of a corpus file as qabot sees it (for checking citations)."""
+    """Text of a plain-text corpus file as qabot sees it (for checking citations; the text
+    of any other format is the index's: ``QABot.document_text``)."""
     return decode((seeds_dir / name).read_bytes())

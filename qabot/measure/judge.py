@@ -27,6 +27,7 @@ class CorpusView:
 
     def __init__(self, seeds_dir: Path, index: CorpusIndex) -> None:
         self.seeds_dir = seeds_dir
+        self._index = index
         self._texts: dict[str, str | None] = {}
         bounds: dict[str, list[tuple[int, int]]] = {}
         for p in index.paragraphs:
@@ -35,6 +36,8 @@ class CorpusView:
         self._starts = {doc: [s for s, _ in b] for doc, b in self._sentences.items()}
 
     def text(self, doc: str) -> str | None:
+        if doc not in self._texts and self._index.extracted_text(doc) is not None:
+            self._texts[doc] = self._index.extracted_text(doc)
         if doc not in self._texts:
             from qabot.ingest.loading import read_file_text
 

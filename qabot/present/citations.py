@@ -35,3 +35,8 @@ def sources(result: AskResult) -> list[list[Source]]:
         return [[Source(n, ev)] for n, ev in enumerate(closest, 1)]
     numbers = itertools.count(1)
     return [[Source(next(numbers), c, a) for c in a.citations] for a in result.answers]
+
+
+def in_file(place: Location) -> str:
+    """ " (page 3)" where a place of a PDF or Word file is in the file itself; else empty."""
+    return f" ({place.locator})" if place.locator else ""

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from qabot.present.citations import sources
+from qabot.present.citations import in_file, sources
 from qabot.present.display import safe
 from qabot.records import AskResult
 
@@ -68,6 +68,7 @@ def to_markdown(turns: Sequence[AskResult], *, title: str) -> str:
                 lines.append(
                     f"- [{s.number}] {_md(place.title)} — {_md(place.doc)}, "
                     f"paragraph {place.paragraph}, characters {place.start}–{place.end}"
+                    f"{_md(in_file(place))}"
                 )
                 if not s.is_answer:
                     lines += ["", _quoted(place.text), ""]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qabot.present.citations import sources
+from qabot.present.citations import in_file, sources
 from qabot.present.display import safe
 from qabot.records import AskResult
 
@@ -18,7 +18,8 @@ def render(result: AskResult) -> str:
         for (s,) in groups:
             ev = s.place
             out.append(
-                f"  [{s.number}] {safe(ev.doc)} ¶{ev.paragraph} chars {ev.start}-{ev.end}: "
+                f"  [{s.number}] {safe(ev.doc)} ¶{ev.paragraph} chars {ev.start}-{ev.end}"
+                f"{in_file(ev)}: "
                 f"{safe(ev.text[:240])}{'…' if len(ev.text) > 240 else ''}"
             )
         return "\n".join(out)
@@ -32,7 +33,7 @@ def render(result: AskResult) -> str:
         for s in group:
             c = s.place
             out.append(
-                f"   [{s.number}] {safe(c.doc)} ¶{c.paragraph} chars {c.start}-{c.end} — "
-                f"{safe(c.title)}"
+                f"   [{s.number}] {safe(c.doc)} ¶{c.paragraph} chars {c.start}-{c.end}"
+                f"{in_file(c)} — {safe(c.title)}"
             )
     return "\n".join(out)

@@ -13,6 +13,7 @@ from datetime import datetime
 from textual.content import Content
 
 from qabot.present import citations
+from qabot.present.citations import in_file
 from qabot.present.display import safe
 from qabot.records import Answer, AskResult, Evidence, Location, ShortAnswer
 
@@ -47,10 +48,12 @@ def _span(source: citations.Source) -> Span:
     """The place a source points to; the answer's own span carries its short answer."""
     p, answer = source.place, source.answer
     if answer is None:
-        return Span(p.doc, p.title, p.paragraph, p.start, p.end, p.text, is_answer=False)
+        return Span(
+            p.doc, p.title, p.paragraph, p.start, p.end, p.text, locator=p.locator, is_answer=False
+        )
     own = p.start == answer.start and p.doc == answer.doc
     short = answer.short_answer if own else None
-    return Span(p.doc, p.title, p.paragraph, p.start, p.end, p.text, short)
+    return Span(p.doc, p.title, p.paragraph, p.start, p.end, p.text, short, locator=p.locator)
 
 
 def marked(text: str, base: int, start: int, end: int, short: ShortAnswer | None) -> Content:
@@ -80,8 +83,9 @@ def quote(answer: Answer, number: int) -> Content:
 
 
 def location(span: Span, gap: str = " ") -> str:
-    """Where a span is: file (shown safely), paragraph, characters."""
-    return f"{safe(span.doc)}{gap}¶{span.paragraph}{gap}chars {span.start}–{span.end}"
+    """Where a span is: file (shown safely), paragraph, characters, and page of a PDF."""
+    where = f"{safe(span.doc)}{gap}¶{span.paragraph}{gap}chars {span.start}–{span.end}"
+    return where + in_file(span)
 
 
 def source_line(source: Source) -> Content:
