@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,8 +14,8 @@ import click
 from qabot.errors import QabotError
 from qabot.present.display import json_inert, safe
 from qabot.present.plain import render
+from qabot.present.progress import progress_bar
 from qabot.present.report import changed_files, describe
-from qabot.records import Progress
 
 if TYPE_CHECKING:
     from qabot.api import QABot
@@ -49,33 +48,6 @@ index_option = click.option(
     show_default=True,
     help="Folder of the built index.",
 )
-
-
-@contextmanager
-def _progress() -> Iterator[Progress | None]:
-    """A progress bar on stderr when it is a terminal; nothing otherwise."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
-    from rich.progress import Progress as Bar
-
-    with Bar(
-        TextColumn("{task.description:<11}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
-        tasks: dict[str, int] = {}
-
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
-        yield update
 
 
 def _fail_cleanly(fn: Callable[[], None]) -> None:
@@ -114,7 +86,7 @@ def ask(
         clean_question(question)  # refuse bad input before any indexing work
         for k, text in enumerate(history, 1):
             clean_question(text, f"history entry {k}")
-        with _progress() as progress:
+        with progress_bar() as progress:
             bot = QABot(seeds_dir, index_dir, progress=progress)
         if bot.report is not None and (bot.report.touched or bot.report.rebuilt_reason):
             summary = describe(bot.report).splitlines()
@@ -147,13 +119,13 @@ def index(rebuild: bool, watch: bool, seeds_dir: Path, index_dir: Path) -> None:
         from qabot.api import QABot
 
         bot = QABot(seeds_dir, index_dir, lazy=True)  # indexes without loading the result
-        with _progress() as progress:
+        with progress_bar() as progress:
             report = (bot.rebuild if rebuild else bot.refresh)(progress=progress)
         click.echo(describe(report))
         if not watch:
             return
         click.echo(f"watching {safe(str(seeds_dir))} for changes (Ctrl+C stops)", err=True)
-        with _progress() as progress:
+        with progress_bar() as progress:
             for outcome in bot.watch(progress=progress):
                 if isinstance(outcome, QabotError):
                     click.echo(f"error: {safe(' '.join(str(outcome).split()))}", err=True)
@@ -177,7 +149,7 @@ def show(doc: str, seeds_dir: Path, index_dir: Path) -> None:
     def run() -> None:
         from qabot.api import QABot
 
-        with _progress() as progress:
+        with progress_bar() as progress:
             bot = QABot(seeds_dir, index_dir, progress=progress)
         if doc not in bot.index.manifest.files:
             raise QabotError(f"not an indexed file of {seeds_dir}: {doc}")
@@ -252,7 +224,7 @@ def eval_command(
             from qabot.measure import public_sets
             from qabot.measure.reading import format_reading
 
-            with _progress() as progress:
+            with progress_bar() as progress:
                 read = public_sets.read_alone(benchmark, cache, limit, progress, data_dir)
             click.echo(json.dumps(read.to_dict(), indent=1) if as_json else format_reading(read))
             return
@@ -273,7 +245,7 @@ def eval_command(
                 out.flush()
 
         try:
-            with _progress() as progress:
+            with progress_bar() as progress:
                 if benchmark:
                     from qabot.measure import public_sets
 
@@ -343,7 +315,7 @@ def chat(seeds_dir: Path, index_dir: Path, plain: bool, watch: bool) -> None:
     def run() -> None:
         from qabot.api import QABot
 
-        with _progress() as progress:
+        with progress_bar() as progress:
             bot = QABot(seeds_dir, index_dir, progress=progress)
         summary = bot.summary()
         click.echo(
