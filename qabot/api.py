@@ -239,12 +239,16 @@ class QABot:
     ) -> Iterator[IndexReport | QabotError]:
         """Index the seeds each time they change, a moment after the writes settle, until
         ``stop`` is set (or Ctrl+C): yields what each update did, or why it failed (the
-        index it could not replace keeps answering, and watching goes on)."""
-        for _ in seed_changes(self.seeds_dir, stop or threading.Event()):
-            try:
-                yield self.refresh(progress=progress)
-            except QabotError as exc:
-                yield exc
+        index it could not replace keeps answering, and watching goes on). A watch that
+        cannot go on yields why, and ends."""
+        try:
+            for _ in seed_changes(self.seeds_dir, stop or threading.Event()):
+                try:
+                    yield self.refresh(progress=progress)
+                except QabotError as exc:
+                    yield exc
+        except QabotError as exc:
+            yield exc
 
     def _update(self, *, rebuild: bool, progress: Progress | None) -> IndexReport:
         from qabot.index.build import update_index

@@ -116,7 +116,7 @@ def index(rebuild: bool, watch: bool, seeds_dir: Path, index_dir: Path) -> None:
     """Index the seeds folder: only new or changed files are processed."""
 
     def run() -> None:
-        from qabot.api import QABot
+        from qabot.api import QABot, seed_changes
 
         bot = QABot(seeds_dir, index_dir, lazy=True)  # indexes without loading the result
         with progress_bar() as progress:
@@ -125,14 +125,16 @@ def index(rebuild: bool, watch: bool, seeds_dir: Path, index_dir: Path) -> None:
         if not watch:
             return
         click.echo(f"watching {safe(str(seeds_dir))} for changes (Ctrl+C stops)", err=True)
-        with progress_bar() as progress:
-            for outcome in bot.watch(progress=progress):
-                if isinstance(outcome, QabotError):
-                    click.echo(f"error: {safe(' '.join(str(outcome).split()))}", err=True)
-                else:
-                    click.echo(describe(outcome))
-                    if outcome.touched:
-                        click.echo(changed_files(outcome))
+        for _ in seed_changes(seeds_dir, threading.Event()):  # a watch that fails: error line
+            try:
+                with progress_bar() as progress:  # a bar of its own, gone before the summary
+                    report = bot.refresh(progress=progress)
+            except QabotError as exc:  # this update failed: the index before it stands
+                click.echo(f"error: {safe(' '.join(str(exc).split()))}", err=True)
+                continue
+            click.echo(describe(report))
+            if report.touched:
+                click.echo(changed_files(report))
         click.echo("stopped watching", err=True)
 
     _fail_cleanly(run)
@@ -140,11 +142,13 @@ def index(rebuild: bool, watch: bool, seeds_dir: Path, index_dir: Path) -> None:
 
 @main.command()
 @click.argument("doc")
+@click.option("--json", "as_json", is_flag=True, help='Print {"doc", "text"}: the exact string.')
 @seeds_option
 @index_option
-def show(doc: str, seeds_dir: Path, index_dir: Path) -> None:
+def show(doc: str, as_json: bool, seeds_dir: Path, index_dir: Path) -> None:
     """Print a seed file's text as qabot quotes it: citation offsets index into it (for a
-    PDF, a web page or a Word file, the text extracted from it)."""
+    PDF, a web page or a Word file, the text extracted from it). On a terminal control
+    characters are shown inert; ``--json`` keeps every character, offsets included."""
 
     def run() -> None:
         from qabot.api import QABot
@@ -153,7 +157,11 @@ def show(doc: str, seeds_dir: Path, index_dir: Path) -> None:
             bot = QABot(seeds_dir, index_dir, progress=progress)
         if doc not in bot.index.manifest.files:
             raise QabotError(f"not an indexed file of {seeds_dir}: {doc}")
-        click.echo(safe(bot.document_text(doc)))
+        text = bot.document_text(doc)
+        if as_json:
+            click.echo(json_inert(json.dumps({"doc": doc, "text": text}, ensure_ascii=False)))
+        else:
+            click.echo(safe(text))
 
     _fail_cleanly(run)
 
@@ -281,11 +289,15 @@ def eval_command(
 def _say_updates(bot: QABot) -> None:
     """The line chat's watch: each change to the seeds indexed and said in a line on stderr,
     while questions go on being answered (from the old index until the new one is whole)."""
-    for outcome in bot.watch():
-        if isinstance(outcome, QabotError):
-            click.echo(f"(index not updated: {safe(' '.join(str(outcome).split()))})", err=True)
-        elif outcome.touched:
-            click.echo(f"({describe(outcome, brief=True)}: {changed_files(outcome)})", err=True)
+    try:
+        for outcome in bot.watch():
+            if isinstance(outcome, QabotError):
+                reason = safe(" ".join(str(outcome).split()))
+                click.echo(f"(index not updated: {reason})", err=True)
+            elif outcome.touched:
+                click.echo(f"({describe(outcome, brief=True)}: {changed_files(outcome)})", err=True)
+    except Exception as exc:  # the chat goes on answering without the watch
+        click.echo(f"(watch stopped: {safe(' '.join(str(exc).split()))})", err=True)
 
 
 @main.command()

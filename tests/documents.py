@@ -6,13 +6,18 @@ from __future__ import annotations
 import io
 
 
-def pdf(pages: list[list[str]]) -> bytes:
-    """A PDF whose pages hold these lines of text (Helvetica, a real text layer)."""
+def pdf(pages: list[list[str]], maps: dict[str, str] | None = None) -> bytes:
+    """A PDF whose pages hold these lines of text (Helvetica, a real text layer).
+
+    ``maps``: characters the font's ToUnicode map sends elsewhere (as a damaged or careless
+    PDF does, to a lone surrogate say); its stream is the last object.
+    """
     objects: list[bytes] = []
     kids = " ".join(f"{4 + 2 * i} 0 R" for i in range(len(pages)))
     objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
     objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode())
-    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    to_unicode = f" /ToUnicode {4 + 2 * len(pages)} 0 R" if maps else ""
+    objects.append(f"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica{to_unicode} >>".encode())
     for i, lines in enumerate(pages):
         content = "BT /F1 11 Tf 14 TL 40 760 Td " + " ".join(
             "(" + line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ") '"
@@ -24,6 +29,15 @@ def pdf(pages: list[list[str]]) -> bytes:
             f"/Resources << /Font << /F1 3 0 R >> >> /Contents {5 + 2 * i} 0 R >>".encode()
         )
         objects.append(f"<< /Length {len(stream)} >>\nstream\n".encode() + stream + b"\nendstream")
+    if maps:
+        pairs = "".join(f"<{ord(k):02X}> <{ord(v):04X}>\n" for k, v in maps.items())
+        cmap = (
+            "/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /M def "
+            "1 begincodespacerange <00> <FF> endcodespacerange "
+            f"{len(maps)} beginbfchar\n{pairs}endbfchar endcmap CMapName currentdict "
+            "/CMap defineresource pop end end"
+        ).encode()
+        objects.append(f"<< /Length {len(cmap)} >>\nstream\n".encode() + cmap + b"\nendstream")
     out = io.BytesIO()
     out.write(b"%PDF-1.4\n")
     offsets = []

@@ -99,3 +99,23 @@ def test_kept_blocks_are_stripped_ordered_and_disjoint(text: str) -> None:
         assert text[block.start : block.end] == block.text == block.text.strip()
         last = block.end
     title_of(doc, clean(doc))  # never fails, whatever the text
+
+
+def test_page_furniture_rules_apply_to_scraped_text_not_to_written_documents() -> None:
+    text = (
+        "Harbour report 2026\n\nThe breakwater will be finished in 2028, the board said.\n\n"
+        "Costs rose by a third over the year because steel prices climbed.\n\n"
+        "Recommended reading\n\nThe board's own history of the harbour, from 1890 on.\n\n"
+        "Copyright of the photographs lies with the city archive.\n"
+    )
+
+    def kept(kind: str) -> list[str]:
+        doc = Document("report", text, "0" * 64, len(text), 0, kind)
+        return [b.text for b in clean(doc)]
+
+    written = kept("docx")
+    assert "The board's own history of the harbour, from 1890 on." in written
+    assert "Copyright of the photographs lies with the city archive." in written
+    scraped = kept("text")  # a saved web page: "Recommended" starts the footer
+    assert "The board's own history of the harbour, from 1890 on." not in scraped
+    assert scraped[:2] == written[:2]

@@ -5,6 +5,8 @@ rest is indexed. The files are small real ones, made here (``tests/documents.py`
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -71,6 +73,13 @@ def test_a_file_with_no_text_to_quote_says_why(kind: str, data: bytes, reason: s
         extract(kind, data)
 
 
+def test_a_character_no_text_can_hold_is_replaced_one_for_one() -> None:
+    # a font map that sends "A" to a lone surrogate: SQLite, spaCy and UTF-8 refuse it
+    found = extract("pdf", documents.pdf([["A festival in 1987."]], maps={"A": "\ud800"}))
+    assert found.text == "\ufffd festival in 1987."
+    found.text.encode("utf-8")
+
+
 def test_a_pdf_that_takes_too_long_is_given_up_on() -> None:
     with pytest.raises(Unextractable, match="given up after 0 s, at page 1"):
         extract("pdf", documents.pdf([["one"], ["two"]]), seconds=0.0)
@@ -97,6 +106,8 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> QABot:
         "locked.pdf": documents.encrypted_pdf([["Secret minutes."]]),
         "broken.docx": b"PK\x03\x04 broken",
         "empty.html": EMPTY_PAGE,
+        "odd.pdf": documents.pdf([["An odd font: Alpha."]], maps={"A": "\ud800"}),
+        "~$harbour.docx": b"\x00lock",  # Word's lock file beside an open document
     }
     for name, data in files.items():
         (seeds / name).write_bytes(data)
@@ -113,12 +124,14 @@ def test_broken_files_are_skipped_with_their_reason_and_the_rest_is_indexed(mixe
         "broken.docx": "cannot read the Word file: BadZipFile",
         "empty.html": "no article text in the page",
     }
-    assert sorted(mixed.report.added)[-4:] == [
+    assert sorted(mixed.report.added)[-5:] == [
         "festival.pdf",
         "harbour.docx",
         "lanterns.html",
         "notes.md",
+        "odd.pdf",
     ]
+    assert "\ufffd" in mixed.document_text("odd.pdf")
 
 
 @pytest.mark.slow
@@ -159,11 +172,17 @@ def test_show_prints_the_text_citations_index_into(mixed: QABot) -> None:
 
 
 @pytest.mark.slow
-def test_an_unchanged_pdf_keeps_its_text_when_another_file_changes(mixed: QABot) -> None:
-    before = mixed.document_text("festival.pdf")
-    note = Path(mixed.seeds_dir) / "notes.md"
+def test_an_unchanged_pdf_keeps_its_text_when_another_file_changes(
+    mixed: QABot, tmp_path: Path
+) -> None:
+    shutil.copytree(mixed.seeds_dir, tmp_path / "seeds")
+    shutil.copytree(mixed.index_dir, tmp_path / "index")
+    bot = QABot(tmp_path / "seeds", tmp_path / "index")
+    before = bot.document_text("festival.pdf")
+    note = tmp_path / "seeds" / "notes.md"
     note.write_text(note.read_text() + "\nThe ferry also stops at Hel.\n", encoding="utf-8")
-    report = mixed.refresh()
+    os.utime(tmp_path / "seeds" / "festival.pdf")  # touched, not changed: not read again
+    report = bot.refresh()
     assert report.changed == ["notes.md"] and "festival.pdf" in report.unchanged
-    assert mixed.document_text("festival.pdf") == before
-    assert mixed.ask("Who founded the Zorblat Lantern Festival?").answers[0].locator == "page 2"
+    assert bot.document_text("festival.pdf") == before
+    assert bot.ask("Who founded the Zorblat Lantern Festival?").answers[0].locator == "page 2"

@@ -362,6 +362,14 @@ DAMAGE = {
         lambda g: _edit_manifest(g, lambda m: m["files"][0].update(size="big")),
         "unreadable manifest",
     ),
+    "manifest file entry with falling marks, sealed again": (
+        lambda g: _edit_manifest(g, lambda m: m["files"][0].update(marks=[9, 2], unit="page")),
+        "unreadable manifest",
+    ),
+    "manifest file entry with an escape sequence for a unit, sealed again": (
+        lambda g: _edit_manifest(g, lambda m: m["files"][0].update(marks=[0], unit="\x1b]0;x")),
+        "unreadable manifest",
+    ),
     "newer format": (
         lambda g: _edit_manifest(g, lambda m: m.update(format_version=99)),
         "has format 99",

@@ -76,29 +76,61 @@ def test_a_seed_written_is_answered_from_and_a_removed_one_no_longer_cited(watch
     assert all(e.doc != "zorblat.txt" for e in result.evidence)
 
 
-def test_a_burst_of_writes_is_one_update_and_hidden_files_are_not_watched(
-    seeds_copy: Path,
-) -> None:
+def _watching(seeds: Path) -> tuple[threading.Event, queue.Queue, threading.Thread]:
     stop = threading.Event()
     seen: queue.Queue = queue.Queue()
 
     def watch() -> None:
-        for names in seed_changes(seeds_copy, stop):
-            seen.put(names)
+        try:
+            for names in seed_changes(seeds, stop):
+                seen.put(names)
+        except Exception as exc:  # what would end the watch: the test says it
+            seen.put(exc)
 
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
-    time.sleep(0.5)
+    time.sleep(0.5)  # the watch is set up before the first write
+    return stop, seen, thread
+
+
+def test_a_file_is_reported_once_it_holds_still_and_hidden_files_are_not_watched(
+    seeds_copy: Path,
+) -> None:
+    stop, seen, thread = _watching(seeds_copy)
     (seeds_copy / ".draft.txt").write_text(FACT, encoding="utf-8")
+    (seeds_copy / "notes.txt~").write_text(FACT, encoding="utf-8")  # an editor's backup
+    started = time.monotonic()
     with (seeds_copy / "slow.txt").open("w", encoding="utf-8") as fh:
-        for line in FACT.split(", "):  # written in pieces, as a copy or a save would
-            fh.write(line)
+        for _ in range(10):  # 3 s of writes, each sooner after the last than the settle time
+            fh.write(FACT)
             fh.flush()
-            time.sleep(0.1)
+            time.sleep(0.3)
     assert seen.get(timeout=WAIT) == ["slow.txt"]
+    assert time.monotonic() - started >= 3.0  # not while it was still being written
+    time.sleep(2.5)  # long enough for a second report, were there one
     stop.set()
     thread.join(timeout=10)
     assert list(seen.queue) == [] and not thread.is_alive()
+
+
+def test_a_file_name_the_watcher_cannot_read_does_not_end_the_watch(seeds_copy: Path) -> None:
+    stop, seen, thread = _watching(seeds_copy)
+    fd = os.open(os.fsencode(seeds_copy) + b"/bad\xff.txt", os.O_CREAT | os.O_WRONLY)
+    os.write(fd, FACT.encode())
+    os.close(fd)
+    time.sleep(2.0)
+    (seeds_copy / "ok.txt").write_text(FACT, encoding="utf-8")
+    reports: list = []
+    names: set[str] = set()
+    deadline = time.monotonic() + WAIT
+    while "ok.txt" not in names:
+        assert time.monotonic() < deadline, reports
+        reports.append(seen.get(timeout=WAIT))
+        assert not isinstance(reports[-1], Exception), reports
+        names.update(reports[-1])
+    stop.set()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
 
 
 def test_index_watch_prints_each_update_and_stops_on_ctrl_c(seeds_copy: Path, tmp_path: Path):

@@ -50,7 +50,7 @@ from qabot.index.model import (
     one_line,
 )
 from qabot.index.parts import DocPart, parts_from_index
-from qabot.ingest.loading import SUFFIXES, read_document, scan
+from qabot.ingest.loading import SUFFIXES, file_sha256, read_document, scan
 from qabot.records import Document, Paragraph, Progress, SkippedFile
 from qabot.search import tokens
 from qabot.search import vectors as qabot_vectors
@@ -244,16 +244,16 @@ def _update_locked(
             parts[stat.name] = reusable[stat.name]
             report.unchanged.append(stat.name)
             continue
-        doc = read_document(stat)
-        if isinstance(doc, SkippedFile):
-            report.skipped.append(doc)
-            continue
-        if entry is not None and entry.sha256 == doc.sha256:
+        if entry is not None and file_sha256(stat) == entry.sha256:  # touched, not changed
             part = reusable[stat.name]
-            part.entry = FileEntry(**{**asdict(part.entry), "mtime_ns": doc.mtime_ns})
+            part.entry = FileEntry(**{**asdict(part.entry), "mtime_ns": stat.mtime_ns})
             parts[stat.name] = part
             report.unchanged.append(stat.name)
             mtime_only = True
+            continue
+        doc = read_document(stat)
+        if isinstance(doc, SkippedFile):
+            report.skipped.append(doc)
             continue
         (report.changed if entry is not None else report.added).append(stat.name)
         to_process.append(doc)

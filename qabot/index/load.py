@@ -25,8 +25,7 @@ from qabot.index.model import (
     one_line,
     seal,
 )
-from qabot.ingest.loading import FileStat, read_document, scan
-from qabot.records import Document
+from qabot.ingest.loading import FileStat, file_sha256, scan
 from qabot.search import vectors as qabot_vectors
 from qabot.search.bm25 import BM25Matrix
 
@@ -251,7 +250,6 @@ def is_stale(seeds_dir: Path, manifest: Manifest) -> bool:
             continue
         if unchanged_by_stat(stat, entry):
             continue
-        doc = read_document(stat)
-        if not isinstance(doc, Document) or doc.sha256 != entry.sha256:
+        if file_sha256(stat) != entry.sha256:
             return True
     return False

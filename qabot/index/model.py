@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from qabot.errors import QabotError
 from qabot.index import storage
 from qabot.records import Paragraph, SkippedFile
 from qabot.search.bm25 import BM25Matrix
@@ -126,8 +127,8 @@ class Manifest:
             _check(s, _SKIPPED_FIELDS, "skipped entry")
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in data["checksums"].items()):
             raise ValueError("manifest checksums must map names to strings")
-        if not all(isinstance(m, int) for f in data["files"] for m in f["marks"]):
-            raise ValueError("file entry marks must be offsets")
+        for f in data["files"]:
+            _check_locating(f)
         files = {f["name"]: FileEntry(**{**f, "marks": tuple(f["marks"])}) for f in data["files"]}
         skipped = [SkippedFile(**s) for s in data["skipped"]]
         return cls(**{**data, "files": files, "skipped": skipped})
@@ -157,6 +158,20 @@ _FILE_FIELDS = {
     "unit": str,
 }
 _SKIPPED_FIELDS = {"name": str, "reason": str}
+
+
+def _check_locating(entry: dict[str, Any]) -> None:
+    """A file entry's kind is one qabot reads, and its marks are rising offsets of pages or
+    paragraphs (a locator is shown to people: nothing else may get into it)."""
+    from qabot.ingest.formats import KINDS
+
+    marks = entry["marks"]
+    if entry["kind"] not in set(KINDS.values()):
+        raise ValueError(f"file entry kind {entry['kind']!r} is not one qabot reads")
+    if entry["unit"] not in ("", "page", "paragraph") or bool(marks) != bool(entry["unit"]):
+        raise ValueError("file entry marks and unit do not go together")
+    if not all(type(m) is int and m >= 0 for m in marks) or marks != sorted(marks):
+        raise ValueError("file entry marks must be rising offsets")
 
 
 def _check(data: object, fields: dict[str, type], what: str) -> None:
@@ -207,8 +222,12 @@ class CorpusIndex:
         if entry is None or entry.kind == "text":
             return None
         if isinstance(self.paragraphs, storage.ParagraphTable):
-            return self.paragraphs.text_of(doc)
-        return (self.texts or {}).get(doc)
+            text = self.paragraphs.text_of(doc)
+        else:
+            text = (self.texts or {}).get(doc)
+        if text is None:  # never the file on disk instead: its offsets are other ones
+            raise QabotError(f"the index has no text for {doc}: run qabot index --rebuild")
+        return text
 
     def locator(self, doc: str, offset: int) -> str:
         entry = self.manifest.files.get(doc)

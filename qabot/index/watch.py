@@ -1,52 +1,100 @@
 """Noticing changes to the seeds folder, so that they are indexed without being asked.
 
 The operating system reports each write (inotify, FSEvents, ReadDirectoryChangesW, through
-watchfiles); a burst of writes (a copy of many files, an editor's save) is reported once,
-after ``SETTLE_MS`` without a further change, so a half-copied file is not indexed as it is.
-What is reported is only a hint: ``update_index`` compares the whole folder with the index
-anyway (a ``stat`` a file), so a change the watch misses is caught by the next one.
+watchfiles). A burst of changes is reported once the files it touched have held still
+(the same size and modification time) for ``SETTLE_MS``: a file being copied or saved is
+not indexed half written. What is reported is only a hint: ``update_index`` compares the
+whole folder with the index anyway (a ``stat`` a file), so a change the watch misses is
+caught by the next one.
 """
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from qabot.errors import QabotError
+from qabot.ingest.loading import SUFFIXES, ignored_name
 
-SETTLE_MS = 800  # quiet time after the last write before the burst counts as done
-LONGEST_BURST_MS = 10_000  # a longer stream of writes (a big copy) is indexed in steps
+SETTLE_MS = 800  # how long the files a burst touched must hold still
+LONGEST_WAIT_MS = 60_000  # a file written for longer than this is indexed as it stands
+RESTARTS = 3  # the watcher failing this many times in a row ends the watch
 
 
 def seed_changes(
     seeds_dir: Path, stop: threading.Event, settle_ms: int = SETTLE_MS
 ) -> Iterator[list[str]]:
     """Yield the names (relative to ``seeds_dir``) touched by each settled burst of
-    changes, until ``stop`` is set or Ctrl+C. Hidden files and folders are not watched:
-    qabot does not index them."""
-    from watchfiles import watch
+    changes, until ``stop`` is set or Ctrl+C; ``[]`` after the watcher had to be started
+    again (something may have changed unseen: look at the whole folder). Only what qabot
+    would index is watched: not hidden files, nor editors' temporary files."""
+    from watchfiles import Change, watch
 
     root = seeds_dir.resolve()
     if not root.is_dir():
         raise QabotError(f"seeds folder not found: {seeds_dir}")
 
-    def visible(_change: object, path: str) -> bool:
+    def wanted(change: Change, path: str) -> bool:
         try:
             parts = Path(path).relative_to(root).parts
         except ValueError:
             return False
-        return not any(p.startswith(".") for p in parts)
+        if not parts or any(ignored_name(p) for p in parts):
+            return False
+        if path.lower().endswith(SUFFIXES) or os.path.isdir(path):
+            return True
+        return change == Change.deleted and "." not in parts[-1]  # maybe a folder
 
+    failures = 0
+    seen: dict[str, tuple[int, int] | None] = {}  # the files last reported, as they were
+    while not stop.is_set():
+        try:
+            for changes in watch(
+                root,
+                watch_filter=wanted,
+                step=settle_ms,  # watchfiles' "step": yield after this long without news
+                debounce=max(settle_ms, 10_000),
+                stop_event=stop,
+                raise_interrupt=False,
+            ):
+                failures = 0
+                # a write while the last burst was held still is reported again: drop a
+                # file that is as it was when it was reported
+                paths = [p for p in sorted({p for _, p in changes}) if _state(p) != seen.get(p)]
+                if not paths:
+                    continue
+                _hold_still(paths, settle_ms, stop)
+                seen = {p: _state(p) for p in paths}
+                yield [Path(p).relative_to(root).as_posix() for p in paths]
+            return
+        except (OSError, RuntimeError) as exc:  # watchfiles' own errors are RuntimeErrors
+            failures += 1
+            if failures >= RESTARTS or not root.is_dir():
+                raise QabotError(f"cannot watch {seeds_dir}: {exc}") from exc
+            time.sleep(settle_ms / 1000)
+            yield []
+
+
+def _hold_still(paths: list[str], settle_ms: int, stop: threading.Event) -> None:
+    """Wait until none of ``paths`` changes size or time for ``settle_ms`` (a write to a
+    file already reported is no new change to watchfiles: it would yield mid-copy)."""
+
+    deadline = time.monotonic() + LONGEST_WAIT_MS / 1000
+    before = [_state(p) for p in paths]
+    while time.monotonic() < deadline and not stop.wait(settle_ms / 1000):
+        now = [_state(p) for p in paths]
+        if now == before:
+            return
+        before = now
+
+
+def _state(path: str) -> tuple[int, int] | None:
+    """A file's size and modification time; None when it is gone."""
     try:
-        for changes in watch(
-            root,
-            watch_filter=visible,
-            step=settle_ms,  # watchfiles' "step": yield after this long without a change
-            debounce=max(settle_ms, LONGEST_BURST_MS),
-            stop_event=stop,
-            raise_interrupt=False,
-        ):
-            yield sorted({Path(p).relative_to(root).as_posix() for _, p in changes})
-    except OSError as exc:  # the folder was removed, or the watch limit was reached
-        raise QabotError(f"cannot watch {seeds_dir}: {exc.strerror or exc}") from exc
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns)

@@ -106,20 +106,27 @@ def _normal(block: str) -> str:
 
 
 def clean(document: Document) -> list[Block]:
-    """Paragraphs of ``document`` that are article text, with exact offsets."""
+    """Paragraphs of ``document`` that are article text, with exact offsets.
+
+    The rules for page furniture apply to plain text, which is what a scraped page saved
+    as text is; the text of a web page is already its article (trafilatura), and a PDF,
+    a Word file or Markdown is a document someone wrote, where "Recommended reading"
+    starts a section, not the page's footer.
+    """
     text = document.text
     spans = split_blocks(text)
     kept: list[Block] = []
     seen: set[str] = set()
     half = len(text) * 0.5
+    scraped = document.kind == "text"
     for start, end in spans:
         block = text[start:end]
-        if _FOOTER_START.search(block) and _words(block) <= MAX_CHROME_WORDS and start >= half:
-            break
-        if _is_chrome(block):
-            continue
-        if start >= half and _BIO.search(block):
-            continue
+        if scraped:
+            footer = _FOOTER_START.search(block) and _words(block) <= MAX_CHROME_WORDS
+            if footer and start >= half:
+                break
+            if _is_chrome(block) or (start >= half and _BIO.search(block)):
+                continue
         key = _normal(block)
         if key in seen:
             continue

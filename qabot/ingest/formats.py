@@ -30,6 +30,9 @@ KINDS = {
 }
 SECONDS_PER_FILE = 60.0
 _LINE_BREAKS = re.compile(r"\s*\n\s*")
+# pypdf decodes a font's character map with "surrogatepass": a lone surrogate cannot be
+# written as UTF-8 (SQLite, spaCy, the terminal), so it becomes U+FFFD, one for one
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class Unextractable(Exception):
@@ -51,20 +54,23 @@ def kind_of(name: str) -> str | None:
 
 def extract(kind: str, data: bytes, seconds: float = SECONDS_PER_FILE) -> Extracted:
     """The text of a file of ``kind`` (not "text": plain text is not extracted)."""
-    if kind == "markdown":
-        text = _markdown(_utf8(data))
-        out = Extracted(text)
-    elif kind == "html":
-        out = Extracted(_html(data))
-    elif kind == "pdf":
-        out = _pdf(data, seconds)
-    elif kind == "docx":
-        out = _docx(data)
-    else:
+    readers = {
+        "markdown": lambda: Extracted(_markdown(_utf8(data))),
+        "html": lambda: Extracted(_html(data)),
+        "pdf": lambda: _pdf(data, seconds),
+        "docx": lambda: _docx(data),
+    }
+    if kind not in readers:
         raise ValueError(f"no extractor for {kind!r}")
+    try:
+        out = readers[kind]()
+    except Unextractable:
+        raise
+    except Exception as exc:  # a damaged file makes each library raise its own kinds
+        raise Unextractable(f"cannot read the {kind} file: {type(exc).__name__}") from None
     if not out.text.strip():
         raise Unextractable("no text in it")
-    return out
+    return Extracted(_SURROGATE.sub("\ufffd", out.text), out.marks, out.unit)
 
 
 def _utf8(data: bytes) -> str:
@@ -160,8 +166,9 @@ def _docx(data: bytes) -> Extracted:
         pieces = []
         for item in document.iter_inner_content():
             if isinstance(item, Table):
-                cells = (cell.text for row in item.rows for cell in row.cells)
-                pieces += [c.strip() for c in dict.fromkeys(cells) if c.strip()]
+                # a merged cell is listed once for each grid cell it spans: keep it once
+                cells = {id(cell._tc): cell.text for row in item.rows for cell in row.cells}
+                pieces += [c.strip() for c in cells.values() if c.strip()]
             elif item.text.strip():
                 pieces.append(_LINE_BREAKS.sub("\n", item.text.strip()))
     except Exception as exc:  # a corrupt file: zipfile, lxml and docx each raise their own

@@ -36,6 +36,12 @@ def display_name(name: str) -> str:
     return "".join(f"\\x{ord(ch):02x}" if unicodedata.category(ch) == "Cc" else ch for ch in raw)
 
 
+def ignored_name(name: str) -> bool:
+    """Hidden files and folders, and the lock file Word keeps beside an open document
+    (``~$report.docx``), are not the corpus."""
+    return name.startswith((".", "~$"))
+
+
 def _name_problem(name: str) -> str:
     """Why a name cannot be indexed as is: citations, JSON and the terminal all show it."""
     if display_name(name) == name:
@@ -74,7 +80,7 @@ def scan(seeds_dir: Path) -> tuple[list[FileStat], list[SkippedFile]]:
 
     for root, dirs, files in os.walk(seeds_dir, onerror=folder_error, followlinks=False):
         here = Path(root)
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        dirs[:] = sorted(d for d in dirs if not ignored_name(d))
         if dirs and len(here.relative_to(seeds_dir).parts) >= MAX_DEPTH:
             # os.walk recurses: a folder chain thousands deep would overflow the stack
             for d in dirs:
@@ -84,7 +90,7 @@ def scan(seeds_dir: Path) -> tuple[list[FileStat], list[SkippedFile]]:
             if (here / d).is_symlink():
                 skipped.append(SkippedFile(relative(here / d) + "/", "symlinked folder"))
         for filename in sorted(files):
-            if filename.startswith(".") or not filename.lower().endswith(SUFFIXES):
+            if ignored_name(filename) or not filename.lower().endswith(SUFFIXES):
                 continue
             path = here / filename
             name = path.relative_to(seeds_dir).as_posix()
@@ -134,6 +140,16 @@ def _read_bounded(path: Path) -> bytes:
         return b"".join(chunks)
     finally:
         os.close(fd)
+
+
+def file_sha256(stat: FileStat) -> str | None:
+    """The sha256 of a file's bytes (None when it cannot be read): whether it changed,
+    without extracting the text of a PDF to find out."""
+    try:
+        data = _read_bounded(stat.path)
+    except OSError:
+        return None
+    return hashlib.sha256(data).hexdigest()
 
 
 def read_document(stat: FileStat) -> Document | SkippedFile:

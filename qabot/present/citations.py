@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
+from qabot.present.display import safe
 from qabot.records import Answer, AskResult, Location
 
 CLOSEST_EVIDENCE = 3  # retrieved paragraphs shown when the corpus does not answer
@@ -39,4 +40,4 @@ def sources(result: AskResult) -> list[list[Source]]:
 
 def in_file(place: Location) -> str:
     """ " (page 3)" where a place of a PDF or Word file is in the file itself; else empty."""
-    return f" ({place.locator})" if place.locator else ""
+    return f" ({safe(place.locator)})" if place.locator else ""

@@ -20,14 +20,16 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, ProgressBar, Static
+from textual.worker import Worker
 
-from qabot.api import QABot, clean_question, seed_changes
+from qabot.api import QABot, clean_question
 from qabot.errors import QabotError
 from qabot.present.display import safe
 from qabot.present.markdown import export_chat
 from qabot.present.report import describe
 from qabot.tui import views
 from qabot.tui.screens import ArticleScreen, HelpScreen
+from qabot.tui.seeds import SEEDS_CHECK_SECONDS, SeedsKeeper
 from qabot.tui.widgets import ChatLog, EvidencePanel, QuestionInput, SpanItem, TurnView
 from qabot.tui.workers import Cancelled, closing, unexpected
 
@@ -36,10 +38,9 @@ if TYPE_CHECKING:
     from qabot.records import AskResult
 
 HISTORY_TURNS = 3  # earlier questions a follow-up may lean on, as in the line chat
-SEEDS_CHECK_SECONDS = 10.0  # how often the seeds folder is compared with the index (a stat each)
 
 
-class QabotApp(App[None]):
+class QabotApp(SeedsKeeper, App[None]):
     TITLE = "qabot"
     CSS_PATH = "app.tcss"
     BINDINGS = [
@@ -75,6 +76,8 @@ class QabotApp(App[None]):
         self.watching = watch  # index changed seeds as they settle, without Ctrl+R
         self._stop_watching = threading.Event()
         self._index_again = False  # seeds changed while an update ran: one more after it
+        self._automatic = False  # the update under way was started by a change, not a key
+        self._auto_failed = False  # the 10 s check does not retry a failed update
 
     # ------------------------------------------------------------------ layout
 
@@ -105,6 +108,11 @@ class QabotApp(App[None]):
 
     def on_unmount(self) -> None:
         self._stop_watching.set()  # the watch thread ends within a step of it
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "index" and event.worker.is_finished and self._index_again:
+            self._index_again = False  # seeds changed while that update ran
+            self.seeds_written(seen=True)
 
     # ------------------------------------------------------------------ loading / rebuilding
 
@@ -187,49 +195,6 @@ class QabotApp(App[None]):
             return
         self._report(self._bot_ready, bot, report)
 
-    def check_seeds(self) -> None:
-        """Say when the seeds changed since the index was built; rebuilding is the user's call."""
-        if self.bot is not None and not self._stale_shown and not self._indexing():
-            self._stat_seeds(self.bot)
-
-    @work(thread=True, exclusive=True, group="seeds")
-    def _stat_seeds(self, bot: QABot) -> None:
-        try:
-            stale = bot.is_stale()
-        except Exception:  # a folder being moved or edited: look again next time
-            return
-        if stale:
-            self._report(self._seeds_changed, bot)
-
-    def _seeds_changed(self, bot: QABot) -> None:
-        if bot is not self.bot or self._stale_shown or self._indexing():
-            return  # a rebuild under way will say what it found
-        if self.watching:  # a change the watch did not report (a network folder, say)
-            return self._seeds_written()
-        self._stale_shown = True
-        self._set_status(
-            Content.assemble(
-                self._index_summary(bot),
-                ("  ·  seeds changed since then: Ctrl+R to update", "bold $warning"),
-            )
-        )
-        self._say("The seeds changed since the index was built: Ctrl+R updates it.")
-
-    @work(thread=True, group="watch")
-    def watch_seeds(self) -> None:
-        """Index the seeds as they change; the current index answers meanwhile."""
-        try:
-            for _ in seed_changes(self.seeds_dir, self._stop_watching):
-                self._report(self._seeds_written)
-        except QabotError as exc:
-            self._report(self._say, f"{exc}: Ctrl+R indexes changes", severity="warning")
-
-    def _seeds_written(self) -> None:
-        if self._indexing():
-            self._index_again = True
-        elif self.bot is not None or self._load_error is None:
-            self.action_rebuild()
-
     def _indexing(self) -> bool:
         return any(w.group == "index" and not w.is_finished for w in self.workers)
 
@@ -237,19 +202,17 @@ class QabotApp(App[None]):
         self.bot = bot
         self._load_error = None
         self.chat_screen.query_one("#progress").display = False
-        self._stale_shown = False
+        self._stale_shown = self._auto_failed = False
         self._set_status(self._index_summary(bot))
-        if report is not None:
+        if report is not None and (report.touched or not self._automatic):
             self._say(
                 describe(report, brief=True),
                 title="index up to date" if report.touched else "index checked",
             )
+        self._automatic = False
         waiting, self._waiting = self._waiting, []
         for turn, question, history in waiting:
             self.answer(turn, question, history)
-        if self._index_again:
-            self._index_again = False
-            self._seeds_written()
 
     def _index_summary(self, bot: QABot) -> Content:
         s = bot.summary()
@@ -265,6 +228,7 @@ class QabotApp(App[None]):
     def _failed(self, message: str) -> None:
         """An index load or rebuild failed: say why; a working index keeps answering."""
         self.chat_screen.query_one("#progress").display = False
+        self._auto_failed, self._automatic = self.watching, False
         if self.bot is None:
             self._load_error = message
             self._set_status(
