@@ -4,9 +4,11 @@ rest is indexed. The files are small real ones, made here (``tests/documents.py`
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -78,6 +80,15 @@ def test_a_character_no_text_can_hold_is_replaced_one_for_one() -> None:
     found = extract("pdf", documents.pdf([["A festival in 1987."]], maps={"A": "\ud800"}))
     assert found.text == "\ufffd festival in 1987."
     found.text.encode("utf-8")
+
+
+def test_a_word_file_that_unpacks_to_too_much_is_refused_unread() -> None:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("word/document.xml", b"<w:document>" + b" " * (201 * 2**20))
+    assert len(out.getvalue()) < 2**20  # a small file on disk
+    with pytest.raises(Unextractable, match="unpacks to 201 MB"):
+        extract("docx", out.getvalue())
 
 
 def test_a_pdf_that_takes_too_long_is_given_up_on() -> None:

@@ -17,6 +17,7 @@ import io
 import logging
 import re
 import time
+import zipfile
 from dataclasses import dataclass
 
 KINDS = {
@@ -29,6 +30,7 @@ KINDS = {
     ".docx": "docx",
 }
 SECONDS_PER_FILE = 60.0
+MAX_UNPACKED_BYTES = 200 * 2**20  # a Word file's XML, unzipped (a 1,000-page book is ~10 MB)
 _LINE_BREAKS = re.compile(r"\s*\n\s*")
 # pypdf decodes a font's character map with "surrogatepass": a lone surrogate cannot be
 # written as UTF-8 (SQLite, spaCy, the terminal), so it becomes U+FFFD, one for one
@@ -161,6 +163,15 @@ def _docx(data: bytes) -> Extracted:
     from docx import Document as Word
     from docx.table import Table
 
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            unpacked = sum(info.file_size for info in z.infolist())
+    except zipfile.BadZipFile:
+        raise Unextractable("cannot read the Word file: BadZipFile") from None
+    if unpacked > MAX_UNPACKED_BYTES:  # python-docx would parse it all in memory
+        raise Unextractable(
+            f"unpacks to {unpacked // 2**20} MB (limit {MAX_UNPACKED_BYTES // 2**20})"
+        )
     try:
         document = Word(io.BytesIO(data))
         pieces = []
