@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from qabot.cli import main
 from qabot.index.build import write_index
 from qabot.index.load import load_index
-from qabot.measure.speed import asking, corpora, encoding, search, table, timing
+from qabot.measure.speed import asking, corpora, encoding, indexing, search, table, timing
 from qabot.measure.speed.table import Row
 
 from .conftest import DEV_SET, seed_paragraph_texts
@@ -237,3 +237,13 @@ def test_the_reader_row_times_real_questions_over_real_paragraphs(
     encoding.bench_reader(real, rows, n_questions=4)
     (row,) = rows
     assert row.unit == "paragraphs/s" and row.base > 0 and row.qabot > 0
+
+
+@pytest.mark.slow
+def test_the_indexing_row_times_qabot_index_on_real_articles_beside_the_encoder() -> None:
+    rows: list[Row] = []
+    indexing.bench_indexing(rows, articles=2)
+    whole, rate = rows
+    assert whole.measure.startswith("index a real corpus (2 SQuAD v1.1 dev articles, ")
+    assert whole.unit == "s" and whole.base > 0 and whole.qabot > whole.base  # it embeds too
+    assert rate.unit == "words/s" and rate.qabot > 0

@@ -17,6 +17,7 @@ from qabot.errors import QabotError
 from qabot.measure.speed.asking import bench_ask, bench_ask_at
 from qabot.measure.speed.corpora import Pool, real_data, real_sources, synthetic_pool
 from qabot.measure.speed.encoding import bench_embedding, bench_reader
+from qabot.measure.speed.indexing import bench_indexing
 from qabot.measure.speed.search import bench_bm25, bench_hybrid, bench_vectors
 from qabot.measure.speed.table import Row, table
 from qabot.measure.speed.timing import parse_size, size_name
@@ -50,6 +51,8 @@ def run(
     say("embedding throughput")
     bench_embedding(real, rows)
     bench_reader(real, rows)
+    say("index a real corpus")
+    bench_indexing(rows, data=data)
     say("ask on the seeds")
     bench_ask(seeds, rows, meta)
     pool: Pool | None = None
