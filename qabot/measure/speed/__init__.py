@@ -5,7 +5,7 @@ reported with its baseline: numpy brute force and faiss ``IndexFlatIP`` beside q
 index (with recall@10 against exact search), the memory-bandwidth floor of a full scan,
 rank-bm25's ``get_scores`` beside qabot's sparse BM25 (and the largest score difference),
 sentence-transformers beside qabot's encoder, warm ``ask`` on the seeds and a cold
-``qabot ask`` process.
+``qabot ask`` process, and ``qabot index`` on real articles beside the encoder alone.
 
 Large corpora are synthetic but derived from real data (``corpora``; see
 ``docs/PERFORMANCE.md``):
@@ -22,7 +22,8 @@ Large corpora are synthetic but derived from real data (``corpora``; see
 Real embeddings are computed once and cached (``~/.cache/qabot/bench``, ``.npy``).
 
 Modules: ``corpora`` (real and synthetic data), ``timing`` (clocks, memory, sizes),
-``search`` (vectors, BM25, the hybrid core), ``encoding`` (encoder throughput), ``asking``
+``search`` (vectors, BM25, the hybrid core), ``encoding`` (encoder throughput), ``indexing``
+(a real corpus indexed end to end), ``asking``
 (``ask`` on the seeds and on synthetic indexes, the chat's first paint), ``ask_probe`` and
 ``paint_probe`` (the programs those run in fresh processes), ``table`` (rows as Markdown),
 ``runner`` (every suite in one run).
