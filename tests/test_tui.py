@@ -518,3 +518,30 @@ def test_a_chat_watching_the_seeds_answers_from_a_file_written_while_it_is_open(
         assert all(e.doc != "zorblat.txt" for e in turn.result.evidence)
 
     run(app, scenario)
+
+
+def test_a_change_during_an_update_is_indexed_by_one_more_update_after_it(
+    seeds_copy: Path, tmp_path: Path
+) -> None:
+    app = QabotApp(seeds_copy, tmp_path / "index", export_dir=tmp_path)
+
+    def status() -> str:
+        return plain(app.query_one("#status", Static))
+
+    async def scenario(pilot: Pilot) -> None:
+        await until(pilot, lambda: "5 documents" in status())
+        bots = [app.bot]  # each update swaps in a new bot when it is done
+        for name in ("a.txt", "b.txt"):
+            (seeds_copy / name).write_text(f"The {name} festival opens in June.\n")
+            app.seeds_written(seen=True)  # what the watch does on a change
+            assert app._indexing()  # the second finds the first under way: queued
+        deadline = time.monotonic() + 60
+        while len(bots) < 3:
+            assert time.monotonic() < deadline, "the queued update did not run"
+            if app.bot is not bots[-1]:
+                bots.append(app.bot)
+            await pilot.pause(0.05)
+        await until(pilot, lambda: not app._indexing())
+        assert "7 documents" in status()
+
+    run(app, scenario)
