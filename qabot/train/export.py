@@ -66,7 +66,7 @@ def write_card(out: Path, facts: dict[str, Any], thresholds: Thresholds) -> None
     held = facts["held_out"]
     evals = "\n".join(
         f"| {e['step']} | {e['f1_gold_passage']} | {e['no_answer_accuracy']} "
-        f"| {e.get('answer_removed_refused', '–')} |"
+        f"| {e.get('answer_removed_refused', '–')} | {e.get('perturbed_refused', '–')} |"
         for e in t["held_out_evals"]
     )
     text = (
@@ -102,7 +102,7 @@ them, {c.get("answer_removed", 0.0):.0%} of the groups without the answer read, 
 retrieved negative, the gold passage with every sentence holding a gold answer cut out
 (kept when at least {MIN_REST_CHARS} characters remain and no gold answer shows in them):
 a passage on the question's very topic that does not answer it, as SQuAD 2.0's unanswerable
-questions are (first learn to find answers, then to refuse what is nearly one).
+questions are (first learn to find answers, then to refuse what is nearly one).{_changed(c)}
 
 ## Training
 Loss: shared normalisation (Clark & Gardner 2018): start and end scores are normalised over
@@ -116,18 +116,20 @@ windows of {c["window"]["max_tokens"]} tokens (stride {c["window"]["stride"]}), 
 
 Held-out checks during training (300 questions; F1 with the gold passage alone; share of
 readings on the right side of no-answer at margin 0, with and without the gold passage;
-share of gold passages cut of their answer that it refuses at margin 0):
+share of gold passages cut of their answer, and of changed questions over their gold
+passage, that it refuses at margin 0):
 
-| step | F1 | no-answer accuracy | answer removed, refused |
-|---:|---:|---:|---:|
+| step | F1 | no-answer accuracy | answer removed, refused | changed question, refused |
+|---:|---:|---:|---:|---:|
 {evals}
 
 ## Thresholds (held-out questions, read as qabot reads: {facts["passages"]} passages)
 - abstain when the best span beats no-answer by less than **{thresholds.abstain_margin}**
   (log-odds): the highest margin that refuses at most {FALSE_ABSTENTION:.0%} of held-out
   questions read with their gold passage among retrieved negatives. The same questions
-  read over the negatives alone, and over their gold passage cut of its answer beside the
-  negatives, measure how often it abstains when it should.
+  read over the negatives alone, over their gold passage cut of its answer beside the
+  negatives, and changed (an entity swapped) over their gold passage beside the negatives,
+  measure how often it abstains when it should.
 - a second answer from another document is a conflict when its fact (all of its spans) has
   log-probability at least **{thresholds.conflict_logp}**: the lowest that shows a rival
   on at most {FALSE_CONFLICT:.0%} of answered held-out questions, which have one answer
@@ -140,3 +142,17 @@ share of gold passages cut of their answer that it refuses at margin 0):
         + "\n"
     )
     (out / CARD).write_text(text, encoding="utf-8")
+
+
+def _changed(c: dict[str, Any]) -> str:
+    """The changed-question negatives, when the run had them."""
+    if not c.get("perturbed"):
+        return ""
+    return f"""
+
+From {c["perturbed_from"]} epochs on, {c["perturbed"]:.0%} of the groups with the answer whose
+question names an entity its passage holds (spaCy's entities) ask the question with that
+entity swapped for one of the same label that another training question names and the
+passage never mentions, over the gold passage, with no answer as the target
+(`qabot/train/perturb.py`): SQuAD 2.0's commonest kind of unanswerable question, written
+against the very paragraph."""
