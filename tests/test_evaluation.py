@@ -154,7 +154,8 @@ def test_judge_checks_offsets_support_and_evidence(tmp_path: Path) -> None:
         (Sentence(s1, s2 - 1), Sentence(s2, len(text))),
         (),
     )
-    corpus = CorpusView(tmp_path, SimpleNamespace(paragraphs=[para]))  # type: ignore[arg-type]
+    index = SimpleNamespace(paragraphs=[para], extracted_text=lambda doc: None)  # a text file
+    corpus = CorpusView(tmp_path, index)  # type: ignore[arg-type]
     sentence = text[s1 : s2 - 1]
     mon = text.index("Monday")
 
