@@ -113,6 +113,17 @@ def test_a_file_is_reported_once_it_holds_still_and_hidden_files_are_not_watched
     assert list(seen.queue) == [] and not thread.is_alive()
 
 
+def test_a_seed_removed_is_reported_though_the_watch_never_saw_it_written(
+    seeds_copy: Path,
+) -> None:
+    stop, seen, thread = _watching(seeds_copy)
+    first = sorted(seeds_copy.iterdir())[0]
+    first.unlink()
+    assert seen.get(timeout=WAIT) == [first.name]
+    stop.set()
+    thread.join(timeout=10)
+
+
 def test_a_file_name_the_watcher_cannot_read_does_not_end_the_watch(seeds_copy: Path) -> None:
     stop, seen, thread = _watching(seeds_copy)
     fd = os.open(os.fsencode(seeds_copy) + b"/bad\xff.txt", os.O_CREAT | os.O_WRONLY)

@@ -63,7 +63,11 @@ def seed_changes(
                 failures = 0
                 # a write while the last burst was held still is reported again: drop a
                 # file that is as it was when it was reported
-                paths = [p for p in sorted({p for _, p in changes}) if _state(p) != seen.get(p)]
+                paths = [
+                    p
+                    for p in sorted({p for _, p in changes})
+                    if p not in seen or _state(p) != seen[p]
+                ]
                 if not paths:
                     continue
                 _hold_still(paths, settle_ms, stop)
