@@ -148,7 +148,13 @@ def test_index_watch_prints_each_update_and_stops_on_ctrl_c(seeds_copy: Path, tm
     command = [sys.executable, "-m", "qabot.cli", "index", "--watch"]
     where = ["--seeds", str(seeds_copy), "--index", str(tmp_path / "index")]
     proc = subprocess.Popen(
-        [*command, *where], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*command, *where],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # a child inherits an ignored SIGINT (as a test run may have it), and Python then
+        # never turns Ctrl+C into KeyboardInterrupt: give it the terminal's default
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert proc.stdout is not None
