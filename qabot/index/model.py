@@ -123,12 +123,11 @@ class Manifest:
         _check(data, _MANIFEST_FIELDS, "manifest")
         for f in data["files"]:
             _check(f, _FILE_FIELDS, "file entry")
+            _check_locating(f)
         for s in data["skipped"]:
             _check(s, _SKIPPED_FIELDS, "skipped entry")
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in data["checksums"].items()):
             raise ValueError("manifest checksums must map names to strings")
-        for f in data["files"]:
-            _check_locating(f)
         files = {f["name"]: FileEntry(**{**f, "marks": tuple(f["marks"])}) for f in data["files"]}
         skipped = [SkippedFile(**s) for s in data["skipped"]]
         return cls(**{**data, "files": files, "skipped": skipped})
