@@ -166,9 +166,9 @@ def read_document(stat: FileStat) -> Document | SkippedFile:
     if len(data) > MAX_FILE_BYTES:  # it grew after the scan
         return SkippedFile(stat.name, f"too large (over {limit})")
     kind = kind_of(stat.name) or "text"
-    if kind != "text" and not data.strip():
-        return SkippedFile(stat.name, "empty file")
     if kind != "text":
+        if not data.strip():
+            return SkippedFile(stat.name, "empty file")
         try:
             found = extract(kind, data)
         except Unextractable as exc:
