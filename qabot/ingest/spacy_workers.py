@@ -1,0 +1,120 @@
+"""spaCy on every core: worker processes that annotate texts and answer in JSON lines.
+
+spaCy runs on one core. A large batch of new text is split into tasks of ``TASK_TEXTS``
+texts, dealt round-robin to one worker process per core, and read back in order, so the
+caller sees one ordered stream as if it had run spaCy itself.
+
+The workers are plain ``python -m qabot.ingest.spacy_workers`` processes, not
+``multiprocessing``'s: spawn re-imports the caller's main module in every child, which a
+user's script without an ``if __name__ == "__main__"`` guard does not survive, and fork is
+unsafe in the chat, whose index updates run on one of several threads. A worker that dies
+(killed, out of memory) ends the pool: the caller annotates the rest itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from typing import IO
+
+from qabot.records import Entity
+
+TASK_TEXTS = 64  # texts a task: spaCy's batch size
+
+
+def _encode(marks: list) -> str:
+    return json.dumps(
+        [[list(m.sentences), [[e.start, e.end, e.label] for e in m.entities]] for m in marks]
+    )
+
+
+def decode(line: str) -> list:
+    """A worker's answer line back into ``Marks`` records."""
+    from qabot.ingest.annotation import Marks
+
+    return [
+        Marks(
+            tuple((int(s), int(e), bool(v)) for s, e, v in sentences),
+            tuple(Entity(int(s), int(e), str(label)) for s, e, label in entities),
+        )
+        for sentences, entities in json.loads(line)
+    ]
+
+
+def _feed(stream: IO[str], tasks: list[list[str]]) -> None:
+    """Write one worker's tasks (a thread each: the pipe blocks while the worker is busy)."""
+    try:
+        for task in tasks:
+            stream.write(json.dumps(task) + "\n")
+            stream.flush()
+        stream.close()
+    except (BrokenPipeError, OSError, ValueError):  # the worker died or was stopped
+        pass
+
+
+def annotate_in_workers(texts: list[str], workers: int) -> Iterator[list]:
+    """Yield ``Marks`` lists task by task, in order; stops early if a worker fails.
+
+    Stopping the generator (the caller was cancelled) stops the workers by process id.
+    """
+    tasks = [texts[lo : lo + TASK_TEXTS] for lo in range(0, len(texts), TASK_TEXTS)]
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    procs: list[subprocess.Popen[str]] = []
+    feeders: list[threading.Thread] = []
+    try:
+        for w in range(min(workers, len(tasks))):
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "qabot.ingest.spacy_workers"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                encoding="utf-8",
+                env=env,
+            )
+            procs.append(proc)
+            assert proc.stdin is not None
+            mine = tasks[w :: min(workers, len(tasks))]
+            feeder = threading.Thread(target=_feed, args=(proc.stdin, mine), daemon=True)
+            feeder.start()
+            feeders.append(feeder)
+        for t in range(len(tasks)):
+            stdout = procs[t % len(procs)].stdout
+            assert stdout is not None
+            line = stdout.readline()
+            if not line:
+                return
+            try:
+                marks = decode(line)
+            except (ValueError, TypeError):
+                return
+            if len(marks) != len(tasks[t]):
+                return
+            yield marks
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+        for feeder in feeders:
+            feeder.join(timeout=5)
+
+
+def serve(stdin: IO[str] = sys.stdin, stdout: IO[str] = sys.stdout) -> None:
+    """A worker: load spaCy, then answer each line (a JSON list of texts) with one line."""
+    from qabot.ingest.annotation import mark, warm
+
+    warm()
+    for line in stdin:
+        stdout.write(_encode(mark(json.loads(line))) + "\n")
+        stdout.flush()
+
+
+if __name__ == "__main__":
+    serve()
