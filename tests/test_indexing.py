@@ -78,6 +78,29 @@ def test_every_corpus_word_is_embedded_once_and_kept(seeds_copy: Path, tmp_path:
         assert np.array_equal(old, new)
 
 
+def test_paragraphs_and_sentences_have_the_encoders_vectors(
+    seeds_copy: Path, tmp_path: Path
+) -> None:
+    """Each paragraph and each sentence has the encoder's vector of its own text, however
+    indexing batched them (a one-sentence paragraph's vector serves as its sentence's)."""
+    from qabot.ingest.embedding import embed
+
+    index_dir = tmp_path / "index"
+    update_index(seeds_copy, index_dir)
+    index = load_index(index_dir)
+    row = 0
+    several = 0
+    for pid, p in enumerate(index.paragraphs):
+        texts = [p.text[s.start - p.start : s.end - p.start] for s in p.sentences]
+        mine = np.asarray(index.sentence_vectors[np.arange(row, row + len(texts))])
+        row += len(texts)
+        assert np.allclose(mine, embed(texts), atol=1e-5)
+        vector = index.paragraph_vectors.reconstruct(pid)
+        assert np.allclose(vector, embed([p.text])[0], atol=1e-5)
+        several += len(texts) > 1
+    assert row == index.sentence_vectors.shape[0] and several > 10
+
+
 def test_touch_without_change_does_no_embedding(seeds_copy: Path, tmp_path: Path) -> None:
     update_index(seeds_copy, tmp_path / "index")
     before = current_generation(tmp_path / "index")

@@ -33,7 +33,7 @@ _BREAKS = (re.compile(r"\n"), re.compile(r"[.!?…][\"”’)\]]*\s"), re.compil
 # SQuAD's 48 dev articles (10,471 sentences) the verbless test by these tags and by the
 # ruler's coarse parts of speech agreed on every sentence.
 VERB_TAGS = frozenset({"VB", "VBD", "VBG", "VBN", "VBP", "VBZ", "MD"})
-# From this many characters of new text (about 17,000 words) spaCy runs in one process per
+# From this many characters of new text (about 16,000 words) spaCy runs in one process per
 # core: a process takes ~2 s to start and load spaCy, which a smaller batch does not repay.
 WORKERS_FROM_CHARS = 100_000
 _TEXTS_A_TASK = 64  # spaCy's batch
