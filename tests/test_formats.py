@@ -91,11 +91,6 @@ def test_a_word_file_that_unpacks_to_too_much_is_refused_unread() -> None:
         extract("docx", out.getvalue())
 
 
-def test_a_pdf_that_takes_too_long_is_given_up_on() -> None:
-    with pytest.raises(Unextractable, match="given up after 0 s, at page 1"):
-        extract("pdf", documents.pdf([["one"], ["two"]]), seconds=0.0)
-
-
 @pytest.fixture(scope="module")
 def mixed(tmp_path_factory: pytest.TempPathFactory) -> QABot:
     """The seeds, with a PDF, a Word file, a web page and Markdown beside them, and a

@@ -50,7 +50,8 @@ from qabot.index.model import (
     one_line,
 )
 from qabot.index.parts import DocPart, parts_from_index
-from qabot.ingest.loading import SUFFIXES, file_sha256, read_document, scan
+from qabot.ingest.extract_process import FileReader
+from qabot.ingest.loading import SUFFIXES, file_sha256, scan
 from qabot.records import Document, Paragraph, Progress, SkippedFile
 from qabot.search import tokens
 from qabot.search import vectors as qabot_vectors
@@ -256,27 +257,28 @@ def _update_locked(
     parts: dict[str, DocPart] = {}
     to_process: list[Document] = []
     mtime_only = False
-    for i, stat in enumerate(stats):
-        if progress:
-            progress("reading", i + 1, len(stats))
-        entry = old_files.get(stat.name)
-        if unchanged_by_stat(stat, entry):
-            parts[stat.name] = reusable[stat.name]
-            report.unchanged.append(stat.name)
-            continue
-        if entry is not None and file_sha256(stat) == entry.sha256:  # touched, not changed
-            part = reusable[stat.name]
-            part.entry = FileEntry(**{**asdict(part.entry), "mtime_ns": stat.mtime_ns})
-            parts[stat.name] = part
-            report.unchanged.append(stat.name)
-            mtime_only = True
-            continue
-        doc = read_document(stat)
-        if isinstance(doc, SkippedFile):
-            report.skipped.append(doc)
-            continue
-        (report.changed if entry is not None else report.added).append(stat.name)
-        to_process.append(doc)
+    with FileReader() as reader:  # other formats than text: in a child, with a time limit
+        for i, stat in enumerate(stats):
+            if progress:
+                progress("reading", i + 1, len(stats))
+            entry = old_files.get(stat.name)
+            if unchanged_by_stat(stat, entry):
+                parts[stat.name] = reusable[stat.name]
+                report.unchanged.append(stat.name)
+                continue
+            if entry is not None and file_sha256(stat) == entry.sha256:  # touched, not changed
+                part = reusable[stat.name]
+                part.entry = FileEntry(**{**asdict(part.entry), "mtime_ns": stat.mtime_ns})
+                parts[stat.name] = part
+                report.unchanged.append(stat.name)
+                mtime_only = True
+                continue
+            doc = reader.read(stat)
+            if isinstance(doc, SkippedFile):
+                report.skipped.append(doc)
+                continue
+            (report.changed if entry is not None else report.added).append(stat.name)
+            to_process.append(doc)
     # gone from the folder, or now unreadable: either way no longer in the index
     report.removed = sorted(set(old_files) - set(parts) - {d.name for d in to_process})
 

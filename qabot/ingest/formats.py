@@ -7,8 +7,8 @@ line, as the cleaner expects. ``marks`` are where each page (PDF) or paragraph (
 begins in that text, so a citation can say where to look in the file itself.
 
 A file that yields no text says why in a few words (``Unextractable``): a scanned PDF, an
-encrypted one, a corrupt Word file, a page with no article in it. Extraction is given up on
-after ``SECONDS_PER_FILE`` (checked between pages: one pathological page can overrun it).
+encrypted one, a corrupt Word file, a page with no article in it. A file whose extraction
+hangs is given up on by ``qabot.ingest.extract_process``, which runs this in a child process.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import logging
 import re
-import time
 import zipfile
 from dataclasses import dataclass
 
@@ -29,7 +28,6 @@ KINDS = {
     ".pdf": "pdf",
     ".docx": "docx",
 }
-SECONDS_PER_FILE = 60.0
 MAX_UNPACKED_BYTES = 200 * 2**20  # a Word file's XML, unzipped (a 1,000-page book is ~10 MB)
 _LINE_BREAKS = re.compile(r"\s*\n\s*")
 # pypdf decodes a font's character map with "surrogatepass": a lone surrogate cannot be
@@ -54,12 +52,12 @@ def kind_of(name: str) -> str | None:
     return KINDS.get(name[dot:].lower()) if dot >= 0 else None
 
 
-def extract(kind: str, data: bytes, seconds: float = SECONDS_PER_FILE) -> Extracted:
+def extract(kind: str, data: bytes) -> Extracted:
     """The text of a file of ``kind`` (not "text": plain text is not extracted)."""
     readers = {
         "markdown": lambda: Extracted(_markdown(_utf8(data))),
         "html": lambda: Extracted(_html(data)),
-        "pdf": lambda: _pdf(data, seconds),
+        "pdf": lambda: _pdf(data),
         "docx": lambda: _docx(data),
     }
     if kind not in readers:
@@ -130,21 +128,18 @@ def _html(data: bytes) -> str:
     return _join([line.strip() for line in text.split("\n") if line.strip()])[0]
 
 
-def _pdf(data: bytes, seconds: float) -> Extracted:
+def _pdf(data: bytes) -> Extracted:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # its repairs are not the user's news
-    deadline = time.monotonic() + seconds
 
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise Unextractable("encrypted PDF (a password is needed)")
         pages = []
-        for number, page in enumerate(reader.pages, 1):
-            if time.monotonic() > deadline:
-                raise Unextractable(f"given up after {seconds:.0f} s, at page {number}")
+        for page in reader.pages:
             pages.append((page.extract_text() or "").strip())
     except Unextractable:
         raise
