@@ -87,3 +87,16 @@ def test_plain_text_is_read_here_and_closing_stops_the_child(folder: Path) -> No
         started = _children() - before
         assert len(started) == 1
     assert not started & _children()
+
+
+def test_a_module_in_the_current_folder_does_not_shadow_the_childs(
+    folder: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The user's folder may hold a json.py or qabot.py: the child imports its own."""
+    here = tmp_path_factory.mktemp("cwd")
+    (here / "json.py").write_text("raise SystemExit('the wrong json')\n")
+    (here / "qabot.py").write_text("raise SystemExit('the wrong qabot')\n")
+    monkeypatch.chdir(here)
+    memo = next(s for s in scan(folder)[0] if s.name == "memo.md")
+    with FileReader() as reader:
+        assert reader.read(memo) == read_document(memo)

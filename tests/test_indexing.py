@@ -78,13 +78,18 @@ def test_every_corpus_word_is_embedded_once_and_kept(seeds_copy: Path, tmp_path:
         assert np.array_equal(old, new)
 
 
+@pytest.mark.parametrize("call", [None, 100])
 def test_paragraphs_and_sentences_have_the_encoders_vectors(
-    seeds_copy: Path, tmp_path: Path
+    seeds_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, call: int | None
 ) -> None:
     """Each paragraph and each sentence has the encoder's vector of its own text, however
-    indexing batched them (a one-sentence paragraph's vector serves as its sentence's)."""
+    indexing batched them, in one call or several (a one-sentence paragraph's vector serves
+    as its sentence's)."""
+    from qabot.index import embed_texts
     from qabot.ingest.embedding import embed
 
+    if call is not None:
+        monkeypatch.setattr(embed_texts, "EMBED_CALL_TEXTS", call)
     index_dir = tmp_path / "index"
     update_index(seeds_copy, index_dir)
     index = load_index(index_dir)

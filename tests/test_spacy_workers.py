@@ -74,3 +74,21 @@ def test_stopping_early_stops_the_workers() -> None:
     assert len(workers) == 2
     stream.close()
     assert not workers & _children()
+
+
+def test_a_cancelled_annotation_stops_the_workers_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The chat cancels an update by raising from its progress callback."""
+    monkeypatch.setattr(annotation, "WORKERS_FROM_CHARS", 0)
+    before = _children()
+    seen: list[int] = []
+
+    def cancel() -> None:
+        seen.extend(_children() - before)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        annotation.annotate_documents(_cleaned(), cancel)
+    assert len(seen) == 2
+    assert not set(seen) & _children()

@@ -15,7 +15,6 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import numpy as np
 
 from qabot.errors import QabotError
 from qabot.index import storage
+from qabot.index.embed_texts import embed_batches, embedded_texts, load_beside
 from qabot.index.generations import (
     IndexLock,
     atomic_write,
@@ -52,15 +52,10 @@ from qabot.index.model import (
 from qabot.index.parts import DocPart, parts_from_index
 from qabot.ingest.extract_process import FileReader
 from qabot.ingest.loading import SUFFIXES, file_sha256, scan
-from qabot.records import Document, Paragraph, Progress, SkippedFile
+from qabot.records import Document, Progress, SkippedFile
 from qabot.search import tokens
 from qabot.search import vectors as qabot_vectors
 from qabot.search.bm25 import BM25Matrix
-
-# Texts per call of the encoder: its tokens are held at once (8,192 texts of at most 256
-# tokens: ~2M ids), and its workers pace each other only at the end of a call.
-EMBED_CALL_TEXTS = 8_192
-PROGRESS_TEXTS = 256  # report embedding progress at most this often
 
 # --------------------------------------------------------------------------- building
 
@@ -69,8 +64,6 @@ def _process(
     documents: list[Document], progress: Progress | None, lock: IndexLock
 ) -> dict[str, DocPart]:
     """Clean, annotate and embed new or changed documents."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from qabot.ingest.annotation import annotate_documents
     from qabot.ingest.cleaning import clean, title_of
     from qabot.ingest.embedding import DIMENSION, embed, load
@@ -95,18 +88,17 @@ def _process(
     lock.stage("annotating", checkpoint=False)
     if progress:  # before spaCy loads (seconds): the bar shows, and a closing chat can stop here
         progress("annotating", 0, total_blocks)
-    with ThreadPoolExecutor(1) as loader:  # the encoder loads while spaCy runs
-        encoder = loader.submit(load) if total_blocks else None
-        annotations = annotate_documents([(blocks, doc.text) for doc, blocks in cleaned], tick)
-        if encoder is not None:
-            encoder.result()
+    encoder = load_beside(load) if total_blocks else None  # the encoder loads while spaCy runs
+    annotations = annotate_documents([(blocks, doc.text) for doc, blocks in cleaned], tick)
+    if encoder is not None:
+        encoder.result()  # its errors (a missing model) are raised here
     annotated = [
         (doc, blocks, paragraphs)
         for (doc, blocks), paragraphs in zip(cleaned, annotations, strict=True)
     ]
 
     texts = embedded_texts(p for _, _, paragraphs in annotated for p in paragraphs)
-    vectors = _embed_batches(texts, embed, progress, lock)
+    vectors = embed_batches(texts, embed, progress, lock)
 
     parts: dict[str, DocPart] = {}
     row = 0
@@ -141,57 +133,6 @@ def _process(
             doc.text if doc.kind != "text" else None,
         )
     return parts
-
-
-def embedded_texts(paragraphs: Iterable[Paragraph]) -> list[str]:
-    """What an index embeds, in order: each paragraph, then each of its sentences when it
-    has more than one (a one-sentence paragraph's vector serves as its sentence's)."""
-    texts: list[str] = []
-    for p in paragraphs:
-        texts.append(p.text)
-        if len(p.sentences) > 1:
-            texts.extend(p.text[s.start - p.start : s.end - p.start] for s in p.sentences)
-    return texts
-
-
-def _embed_batches(
-    texts: list[str],
-    embed: Callable[..., np.ndarray],
-    progress: Progress | None,
-    lock: IndexLock,
-    stage: str = "embedding",
-) -> np.ndarray:
-    """Embed in calls of ``EMBED_CALL_TEXTS`` texts, longest first, reporting progress as
-    batches finish.
-
-    The encoder batches texts of one token length; sorting the whole list by length puts
-    texts of like length into each call, so its batches are fuller. Calls are large because
-    the encoder's workers wait for each other at the end of one: the 22,625 words of SQuAD's
-    48 dev articles took 6.25 s in calls of 256 and 4.68 s in one (another run shared the
-    CPU).
-    """
-    from qabot.ingest.embedding import DIMENSION
-
-    out = np.zeros((len(texts), DIMENSION), np.float32)
-    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-    lock.stage(stage, checkpoint=False)  # loading the model is part of it
-    if progress and texts:  # likewise before the model loads
-        progress(stage, 0, len(texts))
-    done = reported = 0
-
-    def on_batch(n: int) -> None:
-        nonlocal done, reported
-        if done == 0:
-            lock.stage(stage)
-        done += n
-        if progress and (done - reported >= PROGRESS_TEXTS or done == len(texts)):
-            reported = done
-            progress(stage, done, len(texts))
-
-    for lo in range(0, len(texts), EMBED_CALL_TEXTS):
-        rows = order[lo : lo + EMBED_CALL_TEXTS]
-        out[rows] = embed([texts[i] for i in rows], on_batch=on_batch)
-    return out
 
 
 def update_index(
@@ -347,7 +288,7 @@ def _word_table(
     )
     known = old.words if old is not None else {}
     new = [w for w in words if w not in known]
-    fresh = _embed_batches(new, embed, progress, lock, stage="words")
+    fresh = embed_batches(new, embed, progress, lock, stage="words")
     vectors = np.zeros((len(words), DIMENSION), np.float32)
     rows = {w: i for i, w in enumerate(new)}
     for i, w in enumerate(words):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -85,9 +86,10 @@ def _marks(texts: list[str]) -> Iterator[Marks]:
     done = 0
     workers = usable_cores()
     if workers > 1 and sum(map(len, texts)) >= WORKERS_FROM_CHARS:
-        for marks in annotate_in_workers(texts, workers):
-            yield from marks
-            done += len(marks)
+        with closing(annotate_in_workers(texts, workers)) as stream:  # closed at once if
+            for marks in stream:  # this generator is (the caller was cancelled)
+                yield from marks
+                done += len(marks)
     for lo in range(done, len(texts), _TEXTS_A_TASK):
         yield from mark(texts[lo : lo + _TEXTS_A_TASK])
 
@@ -174,7 +176,18 @@ def annotate_documents(
         for s, e in pieces(block.text)
     ]
     texts = [documents[d][0][i].text[s:e] for d, i, s, e in jobs]
-    docs = zip(jobs, _marks(texts), strict=True)
+    with closing(_marks(texts)) as marked:  # a cancelled build stops spaCy's workers now
+        return _paragraphs(documents, jobs, marked, on_block)
+
+
+def _paragraphs(
+    documents: list[tuple[list[Block], str]],
+    jobs: list[tuple[int, int, int, int]],
+    marked: Iterator[Marks],
+    on_block: Callable[[], None] | None,
+) -> list[list[Paragraph]]:
+    """Paragraphs of each document from spaCy's marks of its pieces, in ``jobs`` order."""
+    docs = zip(jobs, marked, strict=True)
     out: list[list[Paragraph]] = [[] for _ in documents]
     for (d, i), group in itertools.groupby(docs, key=lambda job_doc: job_doc[0][:2]):
         blocks, file_text = documents[d]

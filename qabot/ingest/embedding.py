@@ -21,10 +21,13 @@ per core keeps every core busy (docs/PERFORMANCE.md). ``QABOT_ENCODER`` picks th
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Generator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -235,11 +238,19 @@ def _sweep_abandoned(folder: Path) -> None:
 
 
 def usable_cores() -> int:
-    """The cores this process may run on (a container may allow fewer than the machine has)."""
+    """The cores this process may run on: its CPU affinity, and a container's CPU quota
+    (cgroup v2 ``cpu.max``) where that is lower."""
     try:
-        return len(os.sched_getaffinity(0)) or 1
+        cores = len(os.sched_getaffinity(0)) or 1
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text(encoding="ascii").split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return cores
 
 
 class _Encoder:
@@ -300,7 +311,7 @@ class _Encoder:
         never depends on the texts beside it: int8 moved a text padded to ~200 tokens
         (cosine 0.9995 to it alone). At most ``batch_size`` texts and ``BATCH_TOKENS``
         tokens a batch; longest first, so the workers finish together. ``on_batch`` is told
-        the texts of each batch done, in order (raising in it stops the rest)."""
+        the texts of each batch done, in order (raising in it cancels the batches queued)."""
         ids = self._token_ids(texts)
         by_length: dict[int, list[int]] = {}
         for i, row in enumerate(ids):
@@ -310,15 +321,42 @@ class _Encoder:
             size = max(1, min(batch_size, BATCH_TOKENS // max(1, length)))
             batches += [rows[lo : lo + size] for lo in range(0, len(rows), size)]
         out = np.empty((len(texts), DIMENSION), dtype=np.float32)
-        if len(batches) == 1 or self.pool is None:
-            done: Iterable[np.ndarray] = (self._batch([ids[i] for i in rows]) for rows in batches)
+
+        def run(rows: list[int]) -> np.ndarray:
+            return self._batch([ids[i] for i in rows])
+
+        # a few batches (a question) run here: the pool may be busy with an index update's
+        if self.pool is None or len(batches) <= self.workers:
+            done: Generator[np.ndarray, None, None] = (run(rows) for rows in batches)
         else:
-            done = self.pool.map(lambda rows: self._batch([ids[i] for i in rows]), batches)
-        for rows, vectors in zip(batches, done, strict=True):
-            out[rows] = vectors
-            if on_batch:
-                on_batch(len(rows))
+            done = self._ahead(run, batches)
+        with closing(done):  # stopping early (``on_batch`` raised) cancels what is queued
+            for rows, vectors in zip(batches, done, strict=True):
+                out[rows] = vectors
+                if on_batch:
+                    on_batch(len(rows))
         return out
+
+    def _ahead(
+        self, run: Callable[[list[int]], np.ndarray], batches: list[list[int]]
+    ) -> Generator[np.ndarray, None, None]:
+        """``run`` over the batches on the pool, in order, at most two a worker queued: a
+        question asked while an index update embeds waits for a few batches, not all."""
+        assert self.pool is not None
+        pending: deque[Future[np.ndarray]] = deque()
+        rest = iter(batches)
+        try:
+            for rows in itertools.islice(rest, 2 * self.workers):
+                pending.append(self.pool.submit(run, rows))
+            while pending:
+                vectors = pending.popleft().result()
+                following = next(rest, None)
+                if following is not None:
+                    pending.append(self.pool.submit(run, following))
+                yield vectors
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 @cache

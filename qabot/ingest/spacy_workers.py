@@ -4,26 +4,28 @@ spaCy runs on one core. A large batch of new text is split into tasks of ``TASK_
 texts, dealt round-robin to one worker process per core, and read back in order, so the
 caller sees one ordered stream as if it had run spaCy itself.
 
-The workers are plain ``python -m qabot.ingest.spacy_workers`` processes, not
-``multiprocessing``'s: spawn re-imports the caller's main module in every child, which a
-user's script without an ``if __name__ == "__main__"`` guard does not survive, and fork is
-unsafe in the chat, whose index updates run on one of several threads. A worker that dies
-(killed, out of memory) ends the pool: the caller annotates the rest itself.
+The workers are plain ``python -m qabot.ingest.spacy_workers`` processes
+(``qabot.ingest.helpers``), not ``multiprocessing``'s: spawn re-imports the caller's main
+module in every child, which a user's script without an ``if __name__ == "__main__"``
+guard does not survive, and fork is unsafe in the chat, whose index updates run on one of
+several threads. A worker that dies (killed, out of memory) ends the pool: the caller
+annotates the rest itself. At most ``MAX_WORKERS`` run.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from typing import IO
 
+from qabot.ingest import helpers
 from qabot.records import Entity
 
 TASK_TEXTS = 64  # texts a task: spaCy's batch size
+MAX_WORKERS = 8  # each holds its own spaCy (~200 MB) and takes ~2 s to start
 
 
 def _encode(marks: list) -> str:
@@ -59,26 +61,31 @@ def _feed(stream: IO[str], tasks: list[list[str]]) -> None:
 def annotate_in_workers(texts: list[str], workers: int) -> Iterator[list]:
     """Yield ``Marks`` lists task by task, in order; stops early if a worker fails.
 
-    Stopping the generator (the caller was cancelled) stops the workers by process id.
+    Stopping the generator (the caller was cancelled) stops the workers by process id; so
+    does any failure to start them, which leaves the caller to annotate everything itself.
     """
     tasks = [texts[lo : lo + TASK_TEXTS] for lo in range(0, len(texts), TASK_TEXTS)]
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env = helpers.environment(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    workers = min(workers, MAX_WORKERS, len(tasks))
     procs: list[subprocess.Popen[str]] = []
     feeders: list[threading.Thread] = []
     try:
-        for w in range(min(workers, len(tasks))):
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "qabot.ingest.spacy_workers"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                text=True,
-                encoding="utf-8",
-                env=env,
-            )
+        for w in range(workers):
+            try:
+                proc = subprocess.Popen(
+                    helpers.command("qabot.ingest.spacy_workers"),
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    text=True,
+                    encoding="utf-8",
+                    env=env,
+                )
+            except OSError:  # no processes or file handles to spare
+                return
             procs.append(proc)
             assert proc.stdin is not None
-            mine = tasks[w :: min(workers, len(tasks))]
+            mine = tasks[w::workers]
             feeder = threading.Thread(target=_feed, args=(proc.stdin, mine), daemon=True)
             feeder.start()
             feeders.append(feeder)
@@ -106,7 +113,7 @@ def annotate_in_workers(texts: list[str], workers: int) -> Iterator[list]:
             feeder.join(timeout=5)
 
 
-def serve(stdin: IO[str] = sys.stdin, stdout: IO[str] = sys.stdout) -> None:
+def serve(stdin: IO[str], stdout: IO[str]) -> None:
     """A worker: load spaCy, then answer each line (a JSON list of texts) with one line."""
     from qabot.ingest.annotation import mark, warm
 
@@ -117,4 +124,4 @@ def serve(stdin: IO[str] = sys.stdin, stdout: IO[str] = sys.stdout) -> None:
 
 
 if __name__ == "__main__":
-    serve()
+    serve(sys.stdin, helpers.answers())

@@ -24,7 +24,7 @@ def bench_embedding(
     as an index annotates it, and its sentences), the mix an index build runs."""
     import torch
 
-    from qabot.index.build import embedded_texts
+    from qabot.index.embed_texts import embedded_texts
     from qabot.ingest import embedding
     from qabot.ingest.annotation import annotate_documents
     from qabot.records import Block

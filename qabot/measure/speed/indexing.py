@@ -43,7 +43,7 @@ def write_articles(target: Path, articles: int | None = None, data: Path | None 
 
 def bench_indexing(rows: list[Row], articles: int | None = None, data: Path | None = None) -> None:
     """Time ``qabot index`` on the articles, then the encoder alone on what it embedded."""
-    from qabot.index.build import EMBED_CALL_TEXTS, embedded_texts
+    from qabot.index.embed_texts import EMBED_CALL_TEXTS, embedded_texts
     from qabot.index.load import load_index
     from qabot.ingest import embedding
 
