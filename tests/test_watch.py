@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from qabot.api import QABot, seed_changes
+from qabot.api import QABot
 from qabot.errors import QabotError
+from qabot.index import watch as watch_module
 
 pytestmark = pytest.mark.slow
 
@@ -77,13 +78,15 @@ def test_a_seed_written_is_answered_from_and_a_removed_one_no_longer_cited(watch
     assert all(e.doc != "zorblat.txt" for e in result.evidence)
 
 
-def _watching(seeds: Path) -> tuple[threading.Event, queue.Queue, threading.Thread]:
+def _watching(
+    seeds: Path, polling: bool = False
+) -> tuple[threading.Event, queue.Queue, threading.Thread]:
     stop = threading.Event()
     seen: queue.Queue = queue.Queue()
 
     def watch() -> None:
         try:
-            for names in seed_changes(seeds, stop):
+            for names in watch_module.seed_changes(seeds, stop, polling=polling):
                 seen.put(names)
         except Exception as exc:  # what would end the watch: the test says it
             seen.put(exc)
@@ -111,6 +114,18 @@ def test_a_file_is_reported_once_it_holds_still_and_hidden_files_are_not_watched
     stop.set()
     thread.join(timeout=10)
     assert list(seen.queue) == [] and not thread.is_alive()
+
+
+def test_a_polling_watch_reports_files_written_and_removed(seeds_copy: Path) -> None:
+    """Where the system cannot watch the folder, the watch looks at it every second."""
+    stop, seen, thread = _watching(seeds_copy, polling=True)
+    (seeds_copy / "polled.txt").write_text(FACT, encoding="utf-8")
+    assert seen.get(timeout=WAIT) == ["polled.txt"]
+    (seeds_copy / "polled.txt").unlink()
+    assert seen.get(timeout=WAIT) == ["polled.txt"]
+    stop.set()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
 
 
 def test_a_seed_removed_is_reported_though_the_watch_never_saw_it_written(

@@ -5,7 +5,9 @@ watchfiles). A burst of changes is reported once the files it touched have held 
 (the same size and modification time) for ``SETTLE_MS``: a file being copied or saved is
 not indexed half written. What is reported is only a hint: ``update_index`` compares the
 whole folder with the index anyway (a ``stat`` a file), so a change the watch misses is
-caught by the next one.
+caught by the next one. Where the system cannot watch the folder (inotify's limit on
+watches reached by a large tree, a file system that reports nothing), the watch falls back
+to looking at the folder every ``POLL_MS``.
 """
 
 from __future__ import annotations
@@ -21,16 +23,18 @@ from qabot.ingest.loading import SUFFIXES, ignored_name
 
 SETTLE_MS = 800  # how long the files a burst touched must hold still
 LONGEST_WAIT_MS = 60_000  # a file written for longer than this is indexed as it stands
-RESTARTS = 3  # the watcher failing this many times in a row ends the watch
+RESTARTS = 3  # the watcher failing this many times in a row: poll; polling too: give up
+POLL_MS = 1000  # how often a polling watch looks at the folder
 
 
 def seed_changes(
-    seeds_dir: Path, stop: threading.Event, settle_ms: int = SETTLE_MS
+    seeds_dir: Path, stop: threading.Event, settle_ms: int = SETTLE_MS, polling: bool = False
 ) -> Iterator[list[str]]:
     """Yield the names (relative to ``seeds_dir``) touched by each settled burst of
     changes, until ``stop`` is set or Ctrl+C; ``[]`` after the watcher had to be started
     again (something may have changed unseen: look at the whole folder). Only what qabot
-    would index is watched: not hidden files, nor editors' temporary files."""
+    would index is watched: not hidden files, nor editors' temporary files. ``polling``:
+    look at the folder every ``POLL_MS`` from the start instead of being told."""
     from watchfiles import Change, watch
 
     root = seeds_dir.resolve()
@@ -59,6 +63,8 @@ def seed_changes(
                 debounce=max(settle_ms, 10_000),
                 stop_event=stop,
                 raise_interrupt=False,
+                force_polling=polling,
+                poll_delay_ms=POLL_MS,
             ):
                 failures = 0
                 # a write while the last burst was held still is reported again: drop a
@@ -76,8 +82,10 @@ def seed_changes(
             return
         except (OSError, RuntimeError) as exc:  # watchfiles' own errors are RuntimeErrors
             failures += 1
-            if failures >= RESTARTS or not root.is_dir():
+            if not root.is_dir() or (failures >= RESTARTS and polling):
                 raise QabotError(f"cannot watch {seeds_dir}: {exc}") from exc
+            if failures >= RESTARTS:
+                polling, failures = True, 0
             time.sleep(settle_ms / 1000)
             yield []
 
