@@ -12,6 +12,7 @@ from qabot.ingest.extract_process import FileReader
 from qabot.ingest.loading import read_document, scan
 from qabot.records import Document, SkippedFile
 from tests import documents
+from tests.processes import children
 
 pytestmark = pytest.mark.slow
 
@@ -42,17 +43,14 @@ def test_the_child_reads_every_format_as_this_process_does(folder: Path) -> None
 
 def test_a_file_past_the_time_limit_is_skipped_and_the_next_one_read(folder: Path) -> None:
     stats = {s.name: s for s in scan(folder)[0]}
-    with FileReader(seconds=0.001) as reader:  # no child can start and answer in 1 ms
+    with FileReader(seconds=1.0) as reader:
+        assert isinstance(reader.read(stats["memo.md"]), Document)  # the child is up
+        (child,) = children()
+        os.kill(child, signal.SIGSTOP)  # it can answer nothing now, however fast the machine
         given_up = reader.read(stats["report.pdf"])
-        assert given_up == SkippedFile("report.pdf", "given up after 0.001 s extracting its text")
-        reader.seconds = 60.0
+        assert given_up == SkippedFile("report.pdf", "given up after 1 s extracting its text")
+        assert child not in children()  # stopped by its process id
         assert reader.read(stats["notes.docx"]) == read_document(stats["notes.docx"])
-
-
-def _children() -> set[int]:
-    """This process's live child processes (Linux's /proc)."""
-    tasks = Path("/proc/self/task").glob("*/children")
-    return {int(pid) for task in tasks for pid in task.read_text().split()}
 
 
 def _wait_until_dead(pid: int) -> None:
@@ -69,24 +67,23 @@ def test_a_child_that_died_is_replaced_for_the_next_file(folder: Path) -> None:
     stats = {s.name: s for s in scan(folder)[0]}
     with FileReader() as reader:
         assert isinstance(reader.read(stats["memo.md"]), Document)
-        children = list(_children())
-        assert len(children) == 1
-        os.kill(children[0], signal.SIGKILL)
-        _wait_until_dead(children[0])
+        (child,) = children()
+        os.kill(child, signal.SIGKILL)
+        _wait_until_dead(child)
         assert reader.read(stats["page.html"]) == read_document(stats["page.html"])
 
 
 def test_plain_text_is_read_here_and_closing_stops_the_child(folder: Path) -> None:
     stats = {s.name: s for s in scan(folder)[0]}
 
-    before = _children()
+    before = children()
     with FileReader() as reader:
         assert isinstance(reader.read(stats["plain.txt"]), Document)
-        assert _children() == before  # no child for plain text
+        assert children() == before  # no child for plain text
         reader.read(stats["memo.md"])
-        started = _children() - before
+        started = children() - before
         assert len(started) == 1
-    assert not started & _children()
+    assert not started & children()
 
 
 def test_a_module_in_the_current_folder_does_not_shadow_the_childs(

@@ -13,6 +13,7 @@ from qabot.ingest.cleaning import clean
 from qabot.ingest.loading import read_document, scan
 from qabot.ingest.spacy_workers import TASK_TEXTS, annotate_in_workers
 from qabot.records import Document
+from tests.processes import children
 
 pytestmark = pytest.mark.slow
 
@@ -22,14 +23,6 @@ SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 def _cleaned() -> list[tuple[list, str]]:
     docs = [d for d in map(read_document, scan(SEEDS)[0]) if isinstance(d, Document)]
     return [(clean(d), d.text) for d in docs]
-
-
-def _children() -> set[int]:
-    """This process's live child processes (Linux's /proc)."""
-    pids: set[int] = set()
-    for task in Path("/proc/self/task").iterdir():
-        pids |= {int(p) for p in (task / "children").read_text().split()}
-    return pids
 
 
 def test_workers_annotate_as_this_process_does_in_order() -> None:
@@ -58,7 +51,7 @@ def test_a_killed_worker_leaves_the_rest_to_this_process(monkeypatch: pytest.Mon
 
     def kill_workers() -> None:
         if not killed:
-            killed.extend(_children())
+            killed.extend(children())
             for pid in killed:
                 os.kill(pid, signal.SIGKILL)
 
@@ -70,10 +63,10 @@ def test_stopping_early_stops_the_workers() -> None:
     texts = [block.text for blocks, _ in _cleaned() for block in blocks]
     stream = annotate_in_workers(texts, 2)
     next(stream)
-    workers = _children()
+    workers = children()
     assert len(workers) == 2
     stream.close()
-    assert not workers & _children()
+    assert not workers & children()
 
 
 def test_a_cancelled_annotation_stops_the_workers_at_once(
@@ -81,14 +74,14 @@ def test_a_cancelled_annotation_stops_the_workers_at_once(
 ) -> None:
     """The chat cancels an update by raising from its progress callback."""
     monkeypatch.setattr(annotation, "WORKERS_FROM_CHARS", 0)
-    before = _children()
+    before = children()
     seen: list[int] = []
 
     def cancel() -> None:
-        seen.extend(_children() - before)
+        seen.extend(children() - before)
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         annotation.annotate_documents(_cleaned(), cancel)
     assert len(seen) == 2
-    assert not set(seen) & _children()
+    assert not set(seen) & children()

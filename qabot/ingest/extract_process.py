@@ -124,15 +124,7 @@ class FileReader:
         if self._child is None or self._child.poll() is not None:
             self.close()
             self._errors = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the child)
-            self._child = subprocess.Popen(
-                helpers.command("qabot.ingest.extract_process"),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=self._errors,
-                text=True,
-                encoding="utf-8",
-                env=helpers.environment(),
-            )
+            self._child = helpers.start("qabot.ingest.extract_process", self._errors)
         return self._child
 
     def _why(self) -> str:

@@ -10,19 +10,27 @@ reach: ``answers`` hands a helper that stream and points ``sys.stdout`` at stder
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from typing import IO
 
 
-def command(module: str) -> list[str]:
-    return [sys.executable, "-P", "-m", module]
-
-
-def environment(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in sys.path if p)
-    env.update(extra)
-    return env
+def start(module: str, stderr: int | IO[bytes], **env: str) -> subprocess.Popen[str]:
+    """Start helper ``module`` with text pipes for its stdin and stdout (UTF-8), ``stderr``
+    where it says, and ``env`` added to this process's environment. Raises OSError when no
+    process can be started."""
+    environment = dict(os.environ)
+    environment["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in sys.path if p)
+    environment.update(env)
+    return subprocess.Popen(
+        [sys.executable, "-P", "-m", module],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        encoding="utf-8",
+        env=environment,
+    )
 
 
 def answers() -> IO[str]:

@@ -65,22 +65,14 @@ def annotate_in_workers(texts: list[str], workers: int) -> Iterator[list]:
     does any failure to start them, which leaves the caller to annotate everything itself.
     """
     tasks = [texts[lo : lo + TASK_TEXTS] for lo in range(0, len(texts), TASK_TEXTS)]
-    env = helpers.environment(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    threads = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
     workers = min(workers, MAX_WORKERS, len(tasks))
     procs: list[subprocess.Popen[str]] = []
     feeders: list[threading.Thread] = []
     try:
         for w in range(workers):
             try:
-                proc = subprocess.Popen(
-                    helpers.command("qabot.ingest.spacy_workers"),
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.DEVNULL,
-                    text=True,
-                    encoding="utf-8",
-                    env=env,
-                )
+                proc = helpers.start("qabot.ingest.spacy_workers", subprocess.DEVNULL, **threads)
             except OSError:  # no processes or file handles to spare
                 return
             procs.append(proc)
