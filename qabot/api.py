@@ -15,15 +15,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from qabot.answer import conversation
+from qabot.answer import answerers, conversation
 from qabot.answer.conversation import clean_question
 from qabot.errors import QabotError
-from qabot.records import AskResult, Evidence, Hit, IndexSummary, Progress
+from qabot.records import AskResult, Evidence, IndexSummary, Progress
 
 if TYPE_CHECKING:
     from qabot.answer.answering import Answerer
     from qabot.answer.extraction import SpanAnswerer
     from qabot.index.model import CorpusIndex, IndexReport
+    from qabot.milvus import MilvusBackend
     from qabot.search.retrieval import Retriever
 
 __all__ = [
@@ -44,6 +45,7 @@ MAX_EVIDENCE = 10  # every paragraph the answerer read, so each citation has its
 ANSWERER_ENV = "QABOT_ANSWERER"
 ANSWERERS = ("reader", "sentences")
 DEFAULT_ANSWERER = "sentences"  # the reader abstains too often yet (docs/EVALUATION.md)
+BACKEND_ENV = "QABOT_BACKEND"
 DEFAULT_SEEDS = Path("seeds")
 DEFAULT_INDEX = Path("index")
 
@@ -68,7 +70,7 @@ class _Loaded:
         if self.made is None:
             with self.lock:
                 if self.made is None:
-                    self.made = _answerer(self.index, self.retriever, self.kind)
+                    self.made = answerers.make(self.index, self.retriever, self.kind)
         return self.made
 
 
@@ -82,7 +84,9 @@ class QABot:
     loaded by ``load`` or at first use. ``index``: answer from this index, already loaded or
     made in memory, and touch no seeds folder (the bench's synthetic million-paragraph
     corpora have none). ``answerer``: ``sentences`` (the sentence scorer, the default) or
-    ``reader`` (the trained span reader); else ``$QABOT_ANSWERER``.
+    ``reader`` (the trained span reader); else ``$QABOT_ANSWERER``. ``backend``: ``local``
+    or ``milvus`` (else ``$QABOT_BACKEND``) at ``milvus_uri`` (else ``$QABOT_MILVUS_URI``;
+    ``lite:DIR`` starts Milvus Lite, which ``close`` stops), where the local index is published.
     """
 
     def __init__(
@@ -95,8 +99,18 @@ class QABot:
         index: CorpusIndex | None = None,
         lazy: bool = False,
         answerer: str | None = None,
+        backend: str | None = None,
+        milvus_uri: str | None = None,
     ) -> None:
         self.seeds_dir = Path(seeds_dir)
+        self.backend = backend or os.environ.get(BACKEND_ENV) or "local"
+        self._milvus: MilvusBackend | None = None
+        if self.backend == "milvus":
+            from qabot.milvus import MilvusBackend
+
+            self._milvus = MilvusBackend(milvus_uri)
+        elif self.backend != "local":
+            raise QabotError(f"the backend is local or milvus, not {self.backend!r}")
         self.answerer_kind = answerer or os.environ.get(ANSWERER_ENV) or DEFAULT_ANSWERER
         if self.answerer_kind not in ANSWERERS:
             raise QabotError(
@@ -111,8 +125,11 @@ class QABot:
             self._use(index)
         elif lazy:
             pass
-        elif refresh:
+        elif refresh and (self._milvus is None or self.seeds_dir.is_dir()):
             index, self.report = open_index(self.seeds_dir, self.index_dir, progress=progress)
+            if self._milvus is not None:
+                self._milvus.publish(index, progress=progress)
+                index = self._milvus.open()
             self._use(index)
         else:
             self.load()
@@ -148,6 +165,9 @@ class QABot:
     def load(self) -> None:
         """Load the index as it is on disk, without indexing: QabotError when there is
         none or it is unusable."""
+        if self._milvus is not None:
+            self._use(self._milvus.open())
+            return
         from qabot.index.load import load_index
 
         self._use(load_index(self.index_dir))
@@ -218,10 +238,20 @@ class QABot:
 
         embed(["qabot"])
 
+    def close(self) -> None:
+        """Stop what this bot started (a Milvus Lite server)."""
+        if self._milvus is not None:
+            self._milvus.close()
+
     def _use(self, index: CorpusIndex) -> None:
         from qabot.search.retrieval import Retriever
 
         retriever = Retriever(index)
+        if self._milvus is not None:
+            from qabot.milvus.corpus import MilvusCorpus, MilvusRetriever
+
+            assert isinstance(index, MilvusCorpus)
+            retriever = MilvusRetriever(index)
         self._loaded = _Loaded(index, retriever, self.answerer_kind)
 
     def _state(self) -> _Loaded:
@@ -254,6 +284,10 @@ class QABot:
         from qabot.index.build import update_index
 
         report = update_index(self.seeds_dir, self.index_dir, rebuild=rebuild, progress=progress)
+        if self._milvus is not None:
+            from qabot.index.load import load_index
+
+            self._milvus.publish(load_index(self.index_dir), rebuild=rebuild, progress=progress)
         if self._loaded is not None:
             self.load()
         self.report = report
@@ -270,7 +304,7 @@ class QABot:
         import numpy as np
 
         from qabot.ingest.embedding import embed
-        from qabot.search.retrieval import Query
+        from qabot.search.retrieval import Query, evidence_of
 
         t0 = time.perf_counter()
         text = clean_question(question)
@@ -325,7 +359,7 @@ class QABot:
         found = answerer.respond(hits, query, turn.question, about)
         t3 = time.perf_counter()
 
-        evidence = [_evidence(state.index, h) for h in hits]
+        evidence = [evidence_of(state.index, h) for h in hits]
         for answer in found.answers:
             answer.locator = state.index.locator(answer.doc, answer.start)
             for c in answer.citations:
@@ -350,13 +384,13 @@ class QABot:
     def retrieve(self, question: str, k: int = MAX_EVIDENCE) -> list[Evidence]:
         """The paragraphs retrieval ranks highest for ``question`` read on its own, best first."""
         from qabot.ingest.embedding import embed
-        from qabot.search.retrieval import Query
+        from qabot.search.retrieval import Query, evidence_of
 
         text = clean_question(question)
         vector = embed([text])[0]
         state = self._state()
         hits = state.retriever.search(Query(state.retriever.analyze(text), vector), k=k)
-        return [_evidence(state.index, h) for h in hits]
+        return [evidence_of(state.index, h) for h in hits]
 
     def _named_by(self, question: str) -> tuple[str, ...]:
         """The name the answer to an earlier question gave ("Yoav Gallant" for "Who is
@@ -370,35 +404,6 @@ class QABot:
             return ()
         short = result.answers[0].short_answer
         return (short.text,) if short is not None and short.label in REFERENT_LABELS else ()
-
-
-def _answerer(index: CorpusIndex, retriever: Retriever, kind: str) -> Answerer | SpanAnswerer:
-    if kind == "sentences":
-        from qabot.answer.answering import Answerer
-
-        return Answerer(index, retriever)
-    from qabot.answer.extraction import SpanAnswerer
-    from qabot.answer.reader import shipped_reader
-
-    return SpanAnswerer(index, retriever, shipped_reader())
-
-
-def _evidence(index: CorpusIndex, hit: Hit) -> Evidence:
-    p = index.paragraphs[hit.paragraph_id]
-    return Evidence(
-        p.doc,
-        index.title(p.doc),
-        p.number,
-        p.start,
-        p.end,
-        p.text,
-        round(hit.fused, 6),
-        round(hit.bm25, 4),
-        round(hit.dense, 4),
-        hit.bm25_rank,
-        hit.dense_rank,
-        locator=index.locator(p.doc, p.start),
-    )
 
 
 def open_index(

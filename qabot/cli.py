@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -50,6 +51,20 @@ index_option = click.option(
 )
 
 
+def backend_options(command: Callable) -> Callable:
+    """``--backend`` and ``--milvus-uri`` set $QABOT_BACKEND and $QABOT_MILVUS_URI, the
+    settings ``QABot`` reads, for this run: every bot the command makes uses them."""
+    for flag, env, kind, what in (
+        ("--milvus-uri", "QABOT_MILVUS_URI", str, "http://host:19530, or lite:DIR for Milvus Lite"),
+        ("--backend", "QABOT_BACKEND", click.Choice(["local", "milvus"]), "local or milvus"),
+    ):
+        command = click.option(
+            flag, type=kind, expose_value=False, help=f"{what} [default: ${env}].",
+            callback=lambda _c, _p, v, env=env: v and os.environ.__setitem__(env, v),
+        )(command)  # fmt: skip
+    return command
+
+
 def _fail_cleanly(fn: Callable[[], None]) -> None:
     try:
         fn()
@@ -73,6 +88,7 @@ def main(ctx: click.Context) -> None:
 @click.argument("question")
 @click.option("--history", multiple=True, help="An earlier question of the chat (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@backend_options
 @seeds_option
 @index_option
 def ask(
@@ -110,6 +126,7 @@ def ask(
     is_flag=True,
     help="Then keep watching the seeds folder and index each change as it settles (Ctrl+C stops).",
 )
+@backend_options
 @seeds_option
 @index_option
 def index(rebuild: bool, watch: bool, seeds_dir: Path, index_dir: Path) -> None:
@@ -143,6 +160,7 @@ def index(rebuild: bool, watch: bool, seeds_dir: Path, index_dir: Path) -> None:
 @main.command()
 @click.argument("doc")
 @click.option("--json", "as_json", is_flag=True, help='Print {"doc", "text"}: the exact string.')
+@backend_options
 @seeds_option
 @index_option
 def show(doc: str, as_json: bool, seeds_dir: Path, index_dir: Path) -> None:
@@ -198,6 +216,7 @@ def show(doc: str, as_json: bool, seeds_dir: Path, index_dir: Path) -> None:
     help="Score the reader alone on a --benchmark: each answerable question read with its "
     "gold paragraph (no retrieval, no abstention), as SQuAD v1.1 readers are scored.",
 )
+@backend_options
 @seeds_option
 @index_option
 def eval_command(
@@ -301,6 +320,7 @@ def _say_updates(bot: QABot) -> None:
 
 
 @main.command()
+@backend_options
 @seeds_option
 @index_option
 @click.option(

@@ -209,7 +209,7 @@ def test_a_named_source_scopes_to_the_documents_that_use_its_words(bot) -> None:
     for word in ("Gaza", "Pentagon", "Israel", "shipment", "zzyzx"):
         (term,) = tokens.terms(word)
         want = {p.doc for p, t in zip(index.paragraphs, terms, strict=True) if term in t}
-        assert answerer.scope.docs_with(term) == want
+        assert answerer.retriever.docs_with(term) == want
         assert (word == "zzyzx") == (not want)
     scope = answerer.scope.weights("According to the arms shipment article, what was held up?")
     best = max(scope, key=scope.get)

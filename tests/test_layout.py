@@ -23,6 +23,7 @@ CORE = (
     "qabot.index",
     "qabot.search",
     "qabot.answer",
+    "qabot.milvus",
     "qabot.present",
     "qabot.records",
     "qabot.errors",

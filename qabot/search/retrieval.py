@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from qabot.index.model import CorpusIndex
-from qabot.records import Hit
+from qabot.records import Evidence, Hit
 from qabot.search import ranking, tokens
 from qabot.search import vectors as qabot_vectors
 from qabot.search.bm25 import BM25Matrix
@@ -161,6 +161,26 @@ class Retriever:
             np.arange(len(self.index.paragraphs)), np.diff(self.index.sentence_offsets)
         )
 
+    def docs_with(self, term: str) -> set[str]:
+        """Documents with BM25 term ``term`` in their text: its row lists the paragraphs that
+        have it, rather than a scan of every paragraph's terms (the whole corpus at 1M)."""
+        bm25 = self.bm25
+        tid = bm25.vocabulary.get(term) if bm25 else None
+        if bm25 is None or tid is None:
+            return set()
+        pids = np.asarray(bm25.indices[bm25.indptr[tid] : bm25.indptr[tid + 1]])
+        names, owner = self._paragraph_docs
+        return {names[k] for k in np.unique(owner[pids]).tolist()}
+
+    @cached_property
+    def _paragraph_docs(self) -> tuple[list[str], np.ndarray]:
+        """Document names, and for each paragraph id the position of its document there."""
+        names = list(self.index.doc_paragraphs)
+        owner = np.zeros(len(self.index.paragraphs), dtype=np.int32)
+        for k, ids in enumerate(self.index.doc_paragraphs.values()):
+            owner[ids if isinstance(ids, list) else slice(ids.start, ids.stop)] = k
+        return names, owner
+
     def search(self, query: Query, k: int = 10) -> list[Hit]:
         n = len(self.index.paragraphs)
         if n == 0:
@@ -247,3 +267,22 @@ class Retriever:
             )
         hits.sort(key=lambda h: (-h.fused, -h.dense))
         return hits
+
+
+def evidence_of(index: CorpusIndex, hit: Hit) -> Evidence:
+    """A retrieved paragraph as it is shown and cited, with how it scored."""
+    p = index.paragraphs[hit.paragraph_id]
+    return Evidence(
+        p.doc,
+        index.title(p.doc),
+        p.number,
+        p.start,
+        p.end,
+        p.text,
+        round(hit.fused, 6),
+        round(hit.bm25, 4),
+        round(hit.dense, 4),
+        hit.bm25_rank,
+        hit.dense_rank,
+        locator=index.locator(p.doc, p.start),
+    )

@@ -1,0 +1,340 @@
+"""The corpus as a Milvus generation: what the answerer reads, and hybrid retrieval there.
+
+``MilvusCorpus`` is a ``CorpusIndex`` whose paragraphs and vectors live in Milvus: the
+answerer reads it as it reads the local index and cannot tell them apart. Paragraphs and
+their sentence vectors are fetched in one query for the hits of a question (and kept in a
+bounded cache). The corpus words' vectors are not stored: the answerer embeds the words it
+meets at question time, which gives the same vectors as the local table.
+
+``MilvusRetriever`` sends the dense search (rows grouped by paragraph: a paragraph scores its
+best of its own and its sentences' cosines) and the BM25 search (the question's IDF-weighted
+terms against the paragraphs' sparse weights) to Milvus at once, on two threads, and fuses
+the two rankings by reciprocal rank (k = 60) as the local retriever does. Milvus's own RRF
+(``hybrid_search``) fuses rows, not paragraphs, so it cannot fuse a paragraph's best
+sentence with its BM25 rank.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, overload
+
+import numpy as np
+
+from qabot.errors import QabotError
+from qabot.index.model import CorpusIndex, Manifest
+from qabot.milvus import store
+from qabot.records import Hit, Paragraph
+from qabot.search import ranking
+from qabot.search.retrieval import MODES, Query, Retriever
+
+CACHE_PARAGRAPHS = 20_000
+FETCH_IDS = 512  # paragraph ids a query asks for at once
+DOCS_WITH_LIMIT = 16_384  # paragraphs a "documents with this term" search returns at most
+
+
+class _Rows:
+    """Paragraphs, their vectors and their sentences' vectors, fetched by paragraph id."""
+
+    def __init__(self, client: Any, collection: str, dimension: int) -> None:
+        self.client, self.collection, self.dimension = client, collection, dimension
+        self.paragraphs: OrderedDict[int, Paragraph] = OrderedDict()
+        self.vectors: dict[int, np.ndarray] = {}  # pid -> paragraph vector
+        self.sentences: dict[tuple[int, int], np.ndarray] = {}
+
+    def fetch(self, pids: Sequence[int]) -> None:
+        wanted = sorted({int(p) for p in pids if int(p) not in self.paragraphs})
+        for lo in range(0, len(wanted), FETCH_IDS):
+            part = wanted[lo : lo + FETCH_IDS]
+            rows = self.client.query(
+                self.collection,
+                filter=f"pid in {part}",
+                output_fields=["pid", "k", "dense", "para"],
+            )
+            for r in rows:
+                pid, k = int(r["pid"]), int(r["k"])
+                vector = np.asarray(r["dense"], dtype=np.float32)
+                if k < 0:
+                    self.paragraphs[pid] = store.paragraph_from_json(r["para"])
+                    self.vectors[pid] = vector
+                else:
+                    self.sentences[(pid, k)] = vector
+        while len(self.paragraphs) > CACHE_PARAGRAPHS:
+            pid, p = self.paragraphs.popitem(last=False)
+            self.vectors.pop(pid, None)
+            for k in range(len(p.sentences)):
+                self.sentences.pop((pid, k), None)
+
+    def paragraph(self, pid: int) -> Paragraph:
+        if pid not in self.paragraphs:
+            self.fetch([pid])
+        if pid not in self.paragraphs:
+            raise IndexError(f"no paragraph {pid} in {self.collection}")
+        return self.paragraphs[pid]
+
+
+class RemoteParagraphs(Sequence[Paragraph]):
+    """``paragraphs[pid]`` of a Milvus generation (ids of retired paragraphs have none)."""
+
+    def __init__(self, rows: _Rows, size: int) -> None:
+        self.rows, self.size = rows, size
+
+    def __len__(self) -> int:
+        return self.size
+
+    @overload
+    def __getitem__(self, index: int) -> Paragraph: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Paragraph]: ...
+    def __getitem__(self, index: int | slice) -> Paragraph | list[Paragraph]:
+        if isinstance(index, slice):
+            ids = list(range(self.size))[index]
+            self.rows.fetch(ids)
+            return [self.rows.paragraph(i) for i in ids]
+        if not 0 <= index < self.size:
+            raise IndexError(index)
+        return self.rows.paragraph(index)
+
+    def __iter__(self) -> Iterator[Paragraph]:
+        raise QabotError("a Milvus corpus is not read whole: ask it questions")
+
+
+class _ParagraphVectors:
+    """The ``reconstruct`` that the answerer and evidence use of the local faiss index."""
+
+    def __init__(self, rows: _Rows) -> None:
+        self.rows = rows
+
+    def reconstruct(self, pid: int) -> np.ndarray:
+        self.rows.paragraph(pid)
+        return self.rows.vectors[pid]
+
+
+class _SentenceVectors:
+    """``sentence_vectors[sentence_row(pid, k)]``: the row is the pair itself here."""
+
+    def __init__(self, rows: _Rows) -> None:
+        self.rows = rows
+
+    def __getitem__(self, key: tuple[int, int]) -> np.ndarray:
+        if key not in self.rows.sentences:
+            self.rows.fetch([key[0]])
+        return self.rows.sentences[key]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (len(self.rows.sentences), self.rows.dimension)
+
+
+@dataclass
+class _IdfTable:
+    """What the retriever's IDF look-ups read of a BM25 matrix."""
+
+    idf: dict[str, float]
+
+
+@dataclass
+class MilvusCorpus(CorpusIndex):
+    """A Milvus generation read as a ``CorpusIndex`` (see the module docstring)."""
+
+    client: Any = None
+    collection: str = ""
+    head: store.Head | None = None
+    rows: _Rows | None = None
+    idf: dict[str, float] | None = None
+    client_uri: str = ""
+
+    @classmethod
+    def open(cls, client: Any, name: str = store.DEFAULT_NAME, where: str = "") -> MilvusCorpus:
+        """The generation alias ``name`` names; QabotError when there is none, or it was
+        built by another model than this qabot's."""
+        from pymilvus.exceptions import MilvusException
+
+        from qabot.ingest.embedding import DIMENSION, model_id
+
+        try:
+            collection = client.describe_alias(name)["collection_name"]
+        except MilvusException as exc:
+            raise QabotError(
+                f"Milvus{' at ' + where if where else ''} has no qabot collection {name!r}: "
+                "run qabot index --backend milvus"
+            ) from exc
+        meta = store.meta_name(collection)
+        head = store.read_head(client, meta)
+        if head.format != store.FORMAT:
+            raise QabotError(f"the Milvus collection {collection} is of another format: reindex it")
+        if head.model != model_id() or head.dimension != DIMENSION:
+            raise QabotError(
+                f"the Milvus collection {collection} was built by {head.model} "
+                f"({head.dimension}d), this qabot uses {model_id()} ({DIMENSION}d): "
+                "run qabot index --backend milvus --rebuild"
+            )
+        manifest = Manifest.from_json(json.dumps(store.blob(client, meta, head, "manifest")))
+        stats = store.blob(client, meta, head, "stats")
+        rows = _Rows(client, collection, head.dimension)
+        return cls(
+            directory=Path(where or "."),
+            manifest=manifest,
+            paragraphs=RemoteParagraphs(rows, head.next_pid),
+            paragraph_vectors=_ParagraphVectors(rows),
+            sentence_vectors=_SentenceVectors(rows),  # type: ignore[arg-type]
+            sentence_offsets=np.zeros(0, dtype=np.int64),
+            paragraph_terms=[],
+            words={},
+            word_vectors=np.zeros((0, head.dimension), dtype=np.float32),
+            vocabulary=stats["vocabulary"],
+            client=client,
+            collection=collection,
+            head=head,
+            rows=rows,
+            idf=stats["idf"],
+            client_uri=where,
+        )
+
+    def sentence_row(self, paragraph_id: int, k: int) -> Any:
+        return (paragraph_id, k)
+
+    @cached_property
+    def doc_paragraphs(self) -> dict[str, Sequence[int]]:
+        assert self.head is not None
+        ranges = store.blob(self.client, store.meta_name(self.collection), self.head, "docs")
+        return {d: range(lo, hi) for d, (lo, hi) in ranges.items()}
+
+    @cached_property
+    def _texts(self) -> dict[str, str]:
+        assert self.head is not None
+        texts: dict[str, str] = store.blob(
+            self.client, store.meta_name(self.collection), self.head, "texts"
+        )
+        return texts
+
+    def extracted_text(self, doc: str) -> str | None:
+        entry = self.manifest.files.get(doc)
+        if entry is None or entry.kind == "text":
+            return None
+        text = self._texts.get(doc)
+        if text is None:
+            raise QabotError(f"the Milvus collection has no text for {doc}: reindex it")
+        return text
+
+
+class MilvusRetriever(Retriever):
+    """Hybrid retrieval in Milvus, with the local retriever's query analysis and fusion."""
+
+    index: MilvusCorpus
+
+    def __init__(self, index: MilvusCorpus) -> None:
+        super().__init__(index)
+        self._pool = ThreadPoolExecutor(2, thread_name_prefix="qabot-milvus")
+
+    @cached_property
+    def bm25(self) -> Any:
+        return _IdfTable(self.index.idf or {})
+
+    def search(self, query: Query, k: int = 10) -> list[Hit]:
+        return self.rank(query, k, "hybrid", depth=self.config.candidates)
+
+    def rank(
+        self, query: Query, k: int, mode: str = "hybrid", depth: int | None = None
+    ) -> list[Hit]:
+        """As the local ``rank``; ``depth``: paragraphs each search returns."""
+        from qabot.milvus import guard
+
+        return guard(lambda: self._rank(query, k, mode, depth), self.index.client_uri)
+
+    def _rank(self, query: Query, k: int, mode: str, depth: int | None) -> list[Hit]:
+        if mode not in MODES:
+            raise ValueError(f"unknown retrieval mode {mode!r}; one of {', '.join(MODES)}")
+        head = self.index.head
+        assert head is not None and self.index.rows is not None
+        if head.paragraphs == 0:
+            return []
+        depth = depth or (max(k, self.config.candidates) if mode == "hybrid" else k)
+        depth = min(depth, head.paragraphs)
+        dense_job = self._pool.submit(self._dense, query, depth) if mode != "bm25" else None
+        bm25_job = self._pool.submit(self._bm25, query, depth) if mode != "dense" else None
+        dense = dense_job.result() if dense_job else []
+        bm25 = bm25_job.result() if bm25_job else []
+        dense_scores, bm25_scores = dict(dense), dict(bm25)
+        dense_rank = ranking.ranks([pid for pid, _ in dense])
+        bm25_rank = ranking.ranks([pid for pid, _ in bm25])
+        fused = ranking.rrf((bm25_rank, dense_rank), self.config.rrf_k)
+        order = sorted(fused, key=lambda pid: (-fused[pid], -dense_scores.get(pid, -1.0)))[:k]
+        self.index.rows.fetch([*order, *(pid + 1 for pid in order)])
+        hits = []
+        for pid in order:
+            score = dense_scores.get(pid)
+            if score is None:
+                score = float(self.index.paragraph_vectors.reconstruct(pid) @ query.vector)
+            hits.append(
+                Hit(
+                    pid,
+                    fused[pid],
+                    bm25_scores.get(pid, 0.0),
+                    score,
+                    bm25_rank.get(pid),
+                    dense_rank.get(pid),
+                )
+            )
+        hits.sort(key=lambda h: (-h.fused, -h.dense))
+        return hits
+
+    def _dense(self, query: Query, depth: int) -> list[tuple[int, float]]:
+        assert self.index.head is not None
+        found = self.index.client.search(
+            self.index.collection,
+            data=[query.vector.astype(np.float32).tolist()],
+            anns_field="dense",
+            limit=depth,
+            group_by_field="pid",
+            filter=self.index.head.visible(),
+            output_fields=["pid"],
+            search_params={"metric_type": "IP"},
+        )[0]
+        return [(int(h["entity"]["pid"]), float(h["distance"])) for h in found]
+
+    def sparse_query(self, terms: dict[str, float]) -> dict[int, float]:
+        idf = self.bm25.idf
+        out: dict[int, float] = {}
+        for term, weight in terms.items():
+            if term in idf:
+                tid = store.term_id(term)
+                out[tid] = out.get(tid, 0.0) + weight * idf[term]
+        return out
+
+    def _bm25(self, query: Query, depth: int) -> list[tuple[int, float]]:
+        sparse = self.sparse_query(query.terms)
+        if not sparse:
+            return []
+        assert self.index.head is not None
+        found = self.index.client.search(
+            self.index.collection,
+            data=[sparse],
+            anns_field="sparse",
+            limit=depth,
+            filter=self.index.head.visible(),
+            output_fields=["pid"],
+            search_params={"metric_type": "IP"},
+        )[0]
+        return [(int(h["entity"]["pid"]), float(h["distance"])) for h in found if h["distance"] > 0]
+
+    def docs_with(self, term: str) -> set[str]:
+        if term not in self.bm25.idf:
+            return set()
+        assert self.index.head is not None
+        found = self.index.client.search(
+            self.index.collection,
+            data=[{store.term_id(term): 1.0}],
+            anns_field="sparse",
+            limit=DOCS_WITH_LIMIT,
+            filter=self.index.head.visible(),
+            output_fields=["doc"],
+            search_params={"metric_type": "IP"},
+        )[0]
+        return {h["entity"]["doc"] for h in found}

@@ -1,0 +1,173 @@
+"""What qabot keeps in Milvus, and how a client reads its description back.
+
+A corpus is two collections of one *generation* (``qabot_<stamp>``), and an alias (``qabot``)
+that names the generation clients read:
+
+* ``qabot_<stamp>``: one row per paragraph and one per sentence, each with its unit vector
+  (``dense``) and its paragraph id (``pid``). A paragraph's row also holds the paragraph
+  itself (``para``: document, number, exact offsets, text, sentence and entity offsets) and
+  its BM25 term weights as a sparse vector (``sparse``). Dense search groups rows by ``pid``,
+  so a paragraph scores its best of its own and its sentences' cosines, as the local index.
+* ``qabot_<stamp>_meta``: JSON in chunks: ``head`` (format, model, the next paragraph id,
+  the paragraph ids being retired), the manifest of source files, the IDF and spelling
+  vocabulary of the corpus, each document's paragraph ids, and the text extracted from files
+  that are not plain text. A client needs nothing else than the models and the URI.
+
+Row ids are ``pid * ROW_STRIDE + (0 for the paragraph, k + 1 for its sentence k)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from qabot.errors import QabotError
+
+FORMAT = 1
+DEFAULT_NAME = "qabot"
+ROW_STRIDE = 4096  # a paragraph is cut at 180 words: it never has this many sentences
+CHUNK_CHARS = 16_000  # a VARCHAR holds 65,535 bytes; UTF-8 takes up to 4 a character
+PLACEHOLDER = {0: 1e-30}  # sentence rows have no terms; Milvus wants a nonzero weight
+TERM_SPACE = 2**32 - 1  # sparse dimensions are uint32; 0 is the placeholder's
+
+
+def term_id(term: str) -> int:
+    """A BM25 term's sparse dimension: a hash, the same in every process and every update
+    (no vocabulary to keep in step). Collisions need ~65k terms to reach even odds of one,
+    and one only adds two terms' weights in the paragraphs that hold both."""
+    digest = hashlib.blake2b(term.encode("utf-8"), digest_size=4).digest()
+    return int.from_bytes(digest, "little") % TERM_SPACE + 1
+
+
+def generation_name(base: str, stamp: int) -> str:
+    return f"{base}_{stamp}"
+
+
+def meta_name(collection: str) -> str:
+    return f"{collection}_meta"
+
+
+@dataclass
+class Head:
+    """The generation's description: written last, so that it names only complete data."""
+
+    format: int
+    model: str
+    dimension: int
+    version: int  # each update writes its blobs under a new version, then the head
+    next_pid: int  # rows with ids at or above it are an unfinished update's: never searched
+    avgdl: float  # the BM25 average paragraph length the weights were computed with
+    paragraphs: int
+    retired: list[list[int]] = field(default_factory=list)  # [lo, hi) pid ranges being deleted
+    blobs: dict[str, int] = field(default_factory=dict)  # blob name -> chunks
+
+    def visible(self) -> str:
+        """The filter that keeps searches to this head's paragraphs."""
+        parts = [f"pid < {self.next_pid}"]
+        parts += [f"(pid < {lo} or pid >= {hi})" for lo, hi in self.retired]
+        return " and ".join(parts)
+
+
+def paragraph_schema(client: Any, dimension: int) -> tuple[Any, Any]:
+    from pymilvus import DataType
+
+    schema = client.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("pid", DataType.INT64)
+    schema.add_field("k", DataType.INT32)  # -1: the paragraph's row; else its sentence k
+    schema.add_field("doc", DataType.VARCHAR, max_length=4096)
+    schema.add_field("dense", DataType.FLOAT_VECTOR, dim=dimension)
+    schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+    schema.add_field("para", DataType.JSON)
+    params = client.prepare_index_params()
+    params.add_index(field_name="dense", index_type="FLAT", metric_type="IP")
+    params.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
+    params.add_index(field_name="pid", index_type="INVERTED")
+    return schema, params
+
+
+def meta_schema(client: Any) -> tuple[Any, Any]:
+    from pymilvus import DataType
+
+    schema = client.create_schema(auto_id=False)
+    schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=512)
+    schema.add_field("value", DataType.VARCHAR, max_length=65_535)
+    schema.add_field("v", DataType.FLOAT_VECTOR, dim=2)  # Milvus wants a vector field
+    params = client.prepare_index_params()
+    params.add_index(field_name="v", index_type="FLAT", metric_type="L2")
+    return schema, params
+
+
+def write_blob(client: Any, meta: str, name: str, version: int, value: object) -> int:
+    """``value`` as JSON in chunks under ``name/version/i``; returns how many."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    chunks = [text[i : i + CHUNK_CHARS] for i in range(0, len(text), CHUNK_CHARS)] or [""]
+    rows = [
+        {"key": f"{name}/{version}/{i}", "value": c, "v": [0.0, 0.0]} for i, c in enumerate(chunks)
+    ]
+    for lo in range(0, len(rows), 200):
+        client.upsert(meta, rows[lo : lo + 200])
+    return len(chunks)
+
+
+def read_blob(client: Any, meta: str, name: str, version: int, chunks: int) -> Any:
+    keys = [f"{name}/{version}/{i}" for i in range(chunks)]
+    found: dict[str, str] = {}
+    for lo in range(0, len(keys), 200):
+        rows = client.get(meta, ids=keys[lo : lo + 200], output_fields=["value"])
+        found.update({r["key"]: r["value"] for r in rows})
+    if len(found) != len(keys):
+        raise QabotError(f"the Milvus collection {meta} lacks part of {name}: index it again")
+    return json.loads("".join(found[k] for k in keys))
+
+
+def blob(client: Any, meta: str, head: Head, name: str) -> Any:
+    """Blob ``name`` as ``head`` names it."""
+    if name not in head.blobs:
+        raise QabotError(f"the Milvus collection {meta} has no {name}: index it again")
+    return read_blob(client, meta, name, head.version, head.blobs[name])
+
+
+def write_head(client: Any, meta: str, head: Head) -> None:
+    client.upsert(meta, [{"key": "head", "value": json.dumps(asdict(head)), "v": [0.0, 0.0]}])
+    client.flush(meta)
+
+
+def read_head(client: Any, meta: str) -> Head:
+    rows = client.get(meta, ids=["head"], output_fields=["value"])
+    if not rows:
+        raise QabotError(f"the Milvus collection {meta} has no head: index it again")
+    try:
+        return Head(**json.loads(rows[0]["value"]))
+    except (TypeError, ValueError) as exc:
+        raise QabotError(f"the Milvus collection {meta} has an unreadable head: {exc}") from exc
+
+
+def paragraph_json(p: Any) -> dict[str, Any]:
+    return {
+        "doc": p.doc,
+        "number": p.number,
+        "start": p.start,
+        "end": p.end,
+        "text": p.text,
+        "kind": p.kind,
+        "sentences": [[s.start, s.end] for s in p.sentences],
+        "entities": [[e.start, e.end, e.label] for e in p.entities],
+    }
+
+
+def paragraph_from_json(data: dict[str, Any]) -> Any:
+    from qabot.records import Entity, Paragraph, Sentence
+
+    return Paragraph(
+        data["doc"],
+        data["number"],
+        data["start"],
+        data["end"],
+        data["text"],
+        data["kind"],
+        tuple(Sentence(s, e) for s, e in data["sentences"]),
+        tuple(Entity(s, e, label) for s, e, label in data["entities"]),
+    )
