@@ -247,3 +247,25 @@ def test_the_indexing_row_times_qabot_index_on_real_articles_beside_the_encoder(
     assert whole.measure.startswith("index a real corpus (2 SQuAD v1.1 dev articles, ")
     assert whole.unit == "s" and whole.base > 0 and whole.qabot > whole.base  # it embeds too
     assert rate.unit == "words/s" and rate.qabot > 0
+
+
+def test_milvus_rows_stand_beside_the_local_ones_on_a_small_corpus() -> None:
+    """Milvus Lite filled with the local suites' vectors and term lists: exact at this size
+    (FLAT), each latency beside the local figure the earlier suites left in ``out``."""
+    from qabot.measure.speed.milvus import bench_milvus
+
+    real = _fake_real()
+    rows: list[Row] = []
+    out: dict = {}
+    index = search.bench_vectors(real, 2000, rows, out)
+    bm25 = search.bench_bm25(real, 2000, rows, out)
+    search.bench_hybrid(real, 2000, index, bm25, rows, out)
+    local = len(rows)
+    bench_milvus(real, 2000, rows, out)
+    milvus = {r.measure: r for r in rows[local:]}
+    assert all(m.startswith("Milvus Lite") for m in milvus) and len(milvus) == 8
+    assert milvus["Milvus Lite dense recall@10 vs exact"].qabot == 1.0
+    assert milvus["Milvus Lite dense top-10 p50 (FLAT)"].base == out["vector_ms"]
+    hybrid = milvus["Milvus Lite hybrid (dense + BM25 top-50 at once, RRF) p50"]
+    assert hybrid.base == out["hybrid_ms"] and hybrid.qabot > 0
+    assert milvus["Milvus Lite insert rate (paragraph rows: vector + BM25 weights)"].qabot > 0

@@ -85,6 +85,8 @@ def test_the_dev_questions_get_the_local_backends_answers(
     remote = published(SEEDS, tmp_path / "index", lite.uri, "dev")
     assert remote.summary().paragraphs == bot.summary().paragraphs
     assert remote.summary().documents == bot.summary().documents
+    # the corpus read whole (as evaluation reads it) is the local one
+    assert list(remote.index.paragraphs) == list(bot.index.paragraphs)
     same = [top(remote, q["question"]) == top(bot, q["question"]) for q in dev_questions]
     assert sum(same) >= 18, same
     # the citations are exact in the files themselves
@@ -217,7 +219,13 @@ def test_lite_uri_starts_and_stops_milvus_lite(tmp_path: Path) -> None:
     server = remote._milvus.connection.server
     assert server.process.poll() is None and remote.summary().documents == 1
     assert listening_on(server.port) == {"127.0.0.1"}
+    answer = top(remote, GALLANT)
     remote.close()
     assert server.process.poll() is not None
     with pytest.raises(ProcessLookupError):
         os.kill(server.process.pid, signal.SIGCONT)
+    # started again on its data, it answers at once (the collections load again)
+    again = QABot(seeds, tmp_path / "index", backend="milvus", milvus_uri=f"lite:{tmp_path}/m",
+                  refresh=False)  # fmt: skip
+    assert top(again, GALLANT) == answer
+    again.close()

@@ -16,9 +16,10 @@ sentence with its BM25 rank.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
@@ -47,14 +48,19 @@ class _Rows:
         self.paragraphs: OrderedDict[int, Paragraph] = OrderedDict()
         self.vectors: dict[int, np.ndarray] = {}  # pid -> paragraph vector
         self.sentences: dict[tuple[int, int], np.ndarray] = {}
+        self.complete: set[int] = set()  # pids whose sentences' vectors are here too
 
-    def fetch(self, pids: Sequence[int]) -> None:
-        wanted = sorted({int(p) for p in pids if int(p) not in self.paragraphs})
+    def fetch(self, pids: Sequence[int], sentences: bool = True) -> None:
+        """Fetch ``pids``' paragraphs (and their sentences' vectors) not yet here, in a few
+        queries."""
+        have = self.complete if sentences else self.paragraphs
+        wanted = sorted({int(p) for p in pids if int(p) not in have})
+        only = "" if sentences else " and k == -1"
         for lo in range(0, len(wanted), FETCH_IDS):
             part = wanted[lo : lo + FETCH_IDS]
             rows = self.client.query(
                 self.collection,
-                filter=f"pid in {part}",
+                filter=f"pid in {part}{only}",
                 output_fields=["pid", "k", "dense", "para"],
             )
             for r in rows:
@@ -65,15 +71,18 @@ class _Rows:
                     self.vectors[pid] = vector
                 else:
                     self.sentences[(pid, k)] = vector
+            if sentences:
+                self.complete.update(part)
         while len(self.paragraphs) > CACHE_PARAGRAPHS:
             pid, p = self.paragraphs.popitem(last=False)
             self.vectors.pop(pid, None)
+            self.complete.discard(pid)
             for k in range(len(p.sentences)):
                 self.sentences.pop((pid, k), None)
 
     def paragraph(self, pid: int) -> Paragraph:
         if pid not in self.paragraphs:
-            self.fetch([pid])
+            self.fetch([pid], sentences=False)
         if pid not in self.paragraphs:
             raise IndexError(f"no paragraph {pid} in {self.collection}")
         return self.paragraphs[pid]
@@ -82,8 +91,8 @@ class _Rows:
 class RemoteParagraphs(Sequence[Paragraph]):
     """``paragraphs[pid]`` of a Milvus generation (ids of retired paragraphs have none)."""
 
-    def __init__(self, rows: _Rows, size: int) -> None:
-        self.rows, self.size = rows, size
+    def __init__(self, rows: _Rows, size: int, live: Callable[[], dict[str, range]]) -> None:
+        self.rows, self.size, self.live = rows, size, live
 
     def __len__(self) -> int:
         return self.size
@@ -95,14 +104,20 @@ class RemoteParagraphs(Sequence[Paragraph]):
     def __getitem__(self, index: int | slice) -> Paragraph | list[Paragraph]:
         if isinstance(index, slice):
             ids = list(range(self.size))[index]
-            self.rows.fetch(ids)
+            self.rows.fetch(ids, sentences=False)
             return [self.rows.paragraph(i) for i in ids]
         if not 0 <= index < self.size:
             raise IndexError(index)
         return self.rows.paragraph(index)
 
     def __iter__(self) -> Iterator[Paragraph]:
-        raise QabotError("a Milvus corpus is not read whole: ask it questions")
+        """Every live paragraph in id order (ids of replaced documents are skipped), fetched
+        a batch at a time: what evaluation reads, not what a question does."""
+        live = sorted(pid for ids in self.live().values() for pid in ids)
+        for lo in range(0, len(live), FETCH_IDS):
+            part = live[lo : lo + FETCH_IDS]
+            self.rows.fetch(part, sentences=False)
+            yield from (self.rows.paragraph(pid) for pid in part)
 
 
 class _ParagraphVectors:
@@ -125,6 +140,8 @@ class _SentenceVectors:
     def __getitem__(self, key: tuple[int, int]) -> np.ndarray:
         if key not in self.rows.sentences:
             self.rows.fetch([key[0]])
+        if key not in self.rows.sentences and len(self.rows.paragraph(key[0]).sentences) == 1:
+            return self.rows.vectors[key[0]]  # one sentence: no row of its own
         return self.rows.sentences[key]
 
     @property
@@ -166,6 +183,7 @@ class MilvusCorpus(CorpusIndex):
                 "run qabot index --backend milvus"
             ) from exc
         meta = store.meta_name(collection)
+        store.loaded(client, meta, collection)
         head = store.read_head(client, meta)
         if head.format != store.FORMAT:
             raise QabotError(f"the Milvus collection {collection} is of another format: reindex it")
@@ -178,10 +196,16 @@ class MilvusCorpus(CorpusIndex):
         manifest = Manifest.from_json(json.dumps(store.blob(client, meta, head, "manifest")))
         stats = store.blob(client, meta, head, "stats")
         rows = _Rows(client, collection, head.dimension)
+
+        @functools.cache
+        def doc_ranges() -> dict[str, range]:
+            ranges = store.blob(client, meta, head, "docs")
+            return {d: range(lo, hi) for d, (lo, hi) in ranges.items()}
+
         return cls(
             directory=Path(where or "."),
             manifest=manifest,
-            paragraphs=RemoteParagraphs(rows, head.next_pid),
+            paragraphs=RemoteParagraphs(rows, head.next_pid, doc_ranges),
             paragraph_vectors=_ParagraphVectors(rows),
             sentence_vectors=_SentenceVectors(rows),  # type: ignore[arg-type]
             sentence_offsets=np.zeros(0, dtype=np.int64),
@@ -202,9 +226,8 @@ class MilvusCorpus(CorpusIndex):
 
     @cached_property
     def doc_paragraphs(self) -> dict[str, Sequence[int]]:
-        assert self.head is not None
-        ranges = store.blob(self.client, store.meta_name(self.collection), self.head, "docs")
-        return {d: range(lo, hi) for d, (lo, hi) in ranges.items()}
+        assert isinstance(self.paragraphs, RemoteParagraphs)
+        return dict(self.paragraphs.live())
 
     @cached_property
     def _texts(self) -> dict[str, str]:
@@ -238,7 +261,14 @@ class MilvusRetriever(Retriever):
         return _IdfTable(self.index.idf or {})
 
     def search(self, query: Query, k: int = 10) -> list[Hit]:
-        return self.rank(query, k, "hybrid", depth=self.config.candidates)
+        hits = self.rank(query, k, "hybrid", depth=self.config.candidates)
+        # what the answerer reads: the hits, the paragraphs after them, their sentences
+        assert self.index.rows is not None
+        pids = [h.paragraph_id for h in hits]
+        from qabot.milvus import guard
+
+        guard(lambda: self.index.rows.fetch([*pids, *(p + 1 for p in pids)]), self.index.client_uri)
+        return hits
 
     def rank(
         self, query: Query, k: int, mode: str = "hybrid", depth: int | None = None
@@ -266,7 +296,7 @@ class MilvusRetriever(Retriever):
         bm25_rank = ranking.ranks([pid for pid, _ in bm25])
         fused = ranking.rrf((bm25_rank, dense_rank), self.config.rrf_k)
         order = sorted(fused, key=lambda pid: (-fused[pid], -dense_scores.get(pid, -1.0)))[:k]
-        self.index.rows.fetch([*order, *(pid + 1 for pid in order)])
+        self.index.rows.fetch(order, sentences=False)
         hits = []
         for pid in order:
             score = dense_scores.get(pid)
@@ -295,7 +325,7 @@ class MilvusRetriever(Retriever):
             group_by_field="pid",
             filter=self.index.head.visible(),
             output_fields=["pid"],
-            search_params={"metric_type": "IP"},
+            search_params=self.index.head.dense_params(),
         )[0]
         return [(int(h["entity"]["pid"]), float(h["distance"])) for h in found]
 

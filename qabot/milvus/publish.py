@@ -22,6 +22,7 @@ slightly from rank-bm25's until ``--rebuild``.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -97,6 +98,7 @@ def _current(client: Any, index: CorpusIndex, name: str) -> tuple[str, store.Hea
     except MilvusException:
         return "", None, "no Milvus collection yet"
     try:
+        store.loaded(client, store.meta_name(current), current)
         head = store.read_head(client, store.meta_name(current))
     except Exception as exc:  # a meta collection gone or garbled: rebuild it
         return current, None, f"its description is unreadable ({exc})"
@@ -116,7 +118,8 @@ def _rebuild(
 ) -> PublishReport:
     collection = store.generation_name(name, time.time_ns())
     meta = store.meta_name(collection)
-    schema, params = store.paragraph_schema(client, index.manifest.dimension)
+    rows_expected = len(index.paragraphs) + index.manifest.sentences
+    schema, params = store.paragraph_schema(client, index.manifest.dimension, rows_expected)
     client.create_collection(collection, schema=schema, index_params=params)
     schema, params = store.meta_schema(client)
     client.create_collection(meta, schema=schema, index_params=params)
@@ -147,7 +150,10 @@ def _update(
 ) -> PublishReport:
     meta = store.meta_name(collection)
     client.delete(collection, filter=f"pid >= {head.next_pid}")  # a killed update's rows
-    old_files = _manifest_files(client, meta, head)
+    old_manifest = store.blob(client, meta, head, "manifest")
+    if old_manifest == json.loads(index.manifest.to_json()) and not head.retired:
+        return PublishReport(collection)  # in step: nothing to write
+    old_files = {f["name"]: f["sha256"] for f in old_manifest.get("files", [])}
     new_files = index.manifest.files
     ranges: dict[str, list[int]] = store.blob(client, meta, head, "docs")
     inserted = [
@@ -175,11 +181,6 @@ def _update(
     store.write_head(client, meta, head)
     client.delete(meta, filter=f'key like "%/{old_version}/%"')
     return PublishReport(collection, "", inserted, removed, rows)
-
-
-def _manifest_files(client: Any, meta: str, head: store.Head) -> dict[str, str]:
-    data = store.blob(client, meta, head, "manifest")
-    return {f["name"]: f["sha256"] for f in data.get("files", [])}
 
 
 def _insert(
@@ -231,7 +232,8 @@ def _rows(index: CorpusIndex, local: int, pid: int, avgdl: float) -> list[dict[s
             "para": store.paragraph_json(p),
         }
     ]
-    for k in range(len(p.sentences)):
+    # a one-sentence paragraph's vector serves as its sentence's, as in the local index
+    for k in range(len(p.sentences) if len(p.sentences) > 1 else 0):
         row = index.sentence_row(local, k)
         out.append(
             {
@@ -251,8 +253,6 @@ def _write_meta(
     client: Any, meta: str, index: CorpusIndex, head: store.Head, ranges: dict[str, list[int]]
 ) -> None:
     """Blobs under the head's version, then the head: readers see the old or the new."""
-    import json
-
     version = head.version
     manifest = json.loads(index.manifest.to_json())
     idf = dict(index.bm25.idf) if index.bm25 is not None else {}

@@ -3,8 +3,9 @@
 A corpus is two collections of one *generation* (``qabot_<stamp>``), and an alias (``qabot``)
 that names the generation clients read:
 
-* ``qabot_<stamp>``: one row per paragraph and one per sentence, each with its unit vector
-  (``dense``) and its paragraph id (``pid``). A paragraph's row also holds the paragraph
+* ``qabot_<stamp>``: one row per paragraph and one per sentence of a paragraph that has
+  more than one (a one-sentence paragraph's vector serves as its sentence's), each with its
+  unit vector (``dense``) and its paragraph id (``pid``). A paragraph's row also holds the paragraph
   itself (``para``: document, number, exact offsets, text, sentence and entity offsets) and
   its BM25 term weights as a sparse vector (``sparse``). Dense search groups rows by ``pid``,
   so a paragraph scores its best of its own and its sentences' cosines, as the local index.
@@ -41,6 +42,16 @@ def term_id(term: str) -> int:
     return int.from_bytes(digest, "little") % TERM_SPACE + 1
 
 
+def loaded(client: Any, *collections: str) -> None:
+    """Load ``collections`` unless they are: a restarted server (Milvus Lite always) holds
+    them released, and a released collection answers no query or search."""
+    from pymilvus.client.types import LoadState
+
+    for c in collections:
+        if client.get_load_state(c)["state"] != LoadState.Loaded:
+            client.load_collection(c)
+
+
 def generation_name(base: str, stamp: int) -> str:
     return f"{base}_{stamp}"
 
@@ -62,6 +73,13 @@ class Head:
     paragraphs: int
     retired: list[list[int]] = field(default_factory=list)  # [lo, hi) pid ranges being deleted
     blobs: dict[str, int] = field(default_factory=dict)  # blob name -> chunks
+    nprobe: int = 0  # IVF cells a dense search visits; 0: the exact (FLAT) index
+
+    def dense_params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {"metric_type": "IP"}
+        if self.nprobe:
+            params["params"] = {"nprobe": self.nprobe}
+        return params
 
     def visible(self) -> str:
         """The filter that keeps searches to this head's paragraphs."""
@@ -70,7 +88,20 @@ class Head:
         return " and ".join(parts)
 
 
-def paragraph_schema(client: Any, dimension: int) -> tuple[Any, Any]:
+def dense_index(rows: int) -> tuple[str, dict[str, int], int]:
+    """The dense index for ``rows`` vectors, chosen as the local index chooses (exact up to
+    ``vectors.FLAT_MAX``, IVF-SQ8 above with the same cells and probes): its type, build
+    parameters and ``nprobe`` (0 for exact)."""
+    from qabot.search import vectors
+
+    if rows <= vectors.FLAT_MAX:
+        return "FLAT", {}, 0
+    nlist = vectors.nlist_for(rows)
+    return "IVF_SQ8", {"nlist": nlist}, min(vectors.NPROBE, nlist)
+
+
+def paragraph_schema(client: Any, dimension: int, rows: int = 0) -> tuple[Any, Any]:
+    """The schema of a generation's collection, and its indexes for about ``rows`` rows."""
     from pymilvus import DataType
 
     schema = client.create_schema(auto_id=False)
@@ -82,7 +113,8 @@ def paragraph_schema(client: Any, dimension: int) -> tuple[Any, Any]:
     schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
     schema.add_field("para", DataType.JSON)
     params = client.prepare_index_params()
-    params.add_index(field_name="dense", index_type="FLAT", metric_type="IP")
+    kind, build, _ = dense_index(rows)
+    params.add_index(field_name="dense", index_type=kind, metric_type="IP", params=build)
     params.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
     params.add_index(field_name="pid", index_type="INVERTED")
     return schema, params

@@ -18,6 +18,7 @@ from qabot.measure.speed.asking import bench_ask, bench_ask_at
 from qabot.measure.speed.corpora import Pool, real_data, real_sources, synthetic_pool
 from qabot.measure.speed.encoding import bench_embedding, bench_reader
 from qabot.measure.speed.indexing import bench_indexing
+from qabot.measure.speed.milvus import bench_milvus
 from qabot.measure.speed.search import bench_bm25, bench_hybrid, bench_vectors
 from qabot.measure.speed.table import Row, table
 from qabot.measure.speed.timing import parse_size, size_name
@@ -67,6 +68,9 @@ def run(
         say(f"hybrid core at {size_name(n)}")
         bench_hybrid(real, n, index, bm25, rows, out)
         del index, bm25
+        gc.collect()
+        say(f"Milvus Lite at {size_name(n)}")
+        bench_milvus(real, n, rows, out)
         gc.collect()
         say(f"ask at {size_name(n)}")
         pool = pool or synthetic_pool(real)

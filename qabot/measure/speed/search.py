@@ -171,7 +171,8 @@ def bench_vectors(real: RealData, n: int, rows: list[Row], out: dict) -> Any:
             flat_bytes / our_bytes,
         ),
     ]
-    out.update(vector_kind=kind, vector_bytes=our_bytes)
+    out.update(vector_kind=kind, vector_bytes=our_bytes, vector_ms=ours_ms)
+    out.update(vector_recall=recall, vector_build=our_build)
 
     return ours
 
@@ -268,6 +269,7 @@ def bench_hybrid(
         sorted(fused, key=fused.__getitem__, reverse=True)[:10]
 
     ms = timed(one, 100) * 1000
+    out["hybrid_ms"] = ms
     state = out["vector_bytes"] + out["bm25_bytes"]
     rows += [
         Row(size_name(n), "hybrid retrieval core (BM25 + vectors + RRF)", "", None, ms, "ms"),
