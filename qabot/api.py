@@ -103,14 +103,10 @@ class QABot:
         milvus_uri: str | None = None,
     ) -> None:
         self.seeds_dir = Path(seeds_dir)
-        self.backend = backend or os.environ.get(BACKEND_ENV) or "local"
-        self._milvus: MilvusBackend | None = None
-        if self.backend == "milvus":
-            from qabot.milvus import MilvusBackend
+        self.backend = backend or (index is None and os.environ.get(BACKEND_ENV)) or "local"
+        from qabot.milvus import backend_named
 
-            self._milvus = MilvusBackend(milvus_uri)
-        elif self.backend != "local":
-            raise QabotError(f"the backend is local or milvus, not {self.backend!r}")
+        self._milvus: MilvusBackend | None = backend_named(self.backend, milvus_uri)
         self.answerer_kind = answerer or os.environ.get(ANSWERER_ENV) or DEFAULT_ANSWERER
         if self.answerer_kind not in ANSWERERS:
             raise QabotError(
@@ -125,11 +121,11 @@ class QABot:
             self._use(index)
         elif lazy:
             pass
-        elif refresh and (self._milvus is None or self.seeds_dir.is_dir()):
+        elif refresh and self._milvus is not None:  # publishes only a corpus Milvus lacks
+            index, self.report = self._milvus.open_index(self.seeds_dir, self.index_dir, progress)
+            self._use(index)
+        elif refresh:
             index, self.report = open_index(self.seeds_dir, self.index_dir, progress=progress)
-            if self._milvus is not None:
-                self._milvus.publish(index, progress=progress)
-                index = self._milvus.open()
             self._use(index)
         else:
             self.load()
@@ -189,11 +185,12 @@ class QABot:
     def is_stale(self) -> bool:
         """True when the seeds folder no longer matches the index this bot answers from.
 
-        Costs a ``stat`` per file; a file is read only when its size or time moved.
+        Costs a ``stat`` per file; a file is read only when its size or time moved. Never on
+        Milvus, whose corpus ``qabot index`` publishes: not this bot's seeds.
         """
         from qabot.index.load import is_stale
 
-        return is_stale(self.seeds_dir, self.index.manifest)
+        return self._milvus is None and is_stale(self.seeds_dir, self.index.manifest)
 
     def summary(self) -> IndexSummary:
         """What the index this bot answers from holds, and when it was built."""
@@ -201,7 +198,7 @@ class QABot:
         m = index.manifest
         return IndexSummary(
             documents=len(m.files),
-            paragraphs=len(index.paragraphs),
+            paragraphs=index.paragraph_count,
             sentences=m.sentences,
             skipped=len(m.skipped),
             built=m.created,
@@ -250,12 +247,17 @@ class QABot:
         if self._milvus is not None:
             from qabot.milvus.corpus import MilvusCorpus, MilvusRetriever
 
-            assert isinstance(index, MilvusCorpus)
+            if not isinstance(index, MilvusCorpus):
+                raise QabotError("the milvus backend answers from Milvus, not a local index")
             retriever = MilvusRetriever(index)
         self._loaded = _Loaded(index, retriever, self.answerer_kind)
 
-    def _state(self) -> _Loaded:
+    def _state(self, fresh: bool = False) -> _Loaded:
+        """What answers now; ``fresh``: first reopen a Milvus corpus a publish replaced."""
         state = self._loaded
+        if fresh and state is not None and self._milvus and self._milvus.moved(state.index):
+            self.load()
+            state = self._loaded
         if state is None:
             with self._loading:  # two first questions at once load the index once
                 if self._loaded is None:
@@ -283,11 +285,8 @@ class QABot:
     def _update(self, *, rebuild: bool, progress: Progress | None) -> IndexReport:
         from qabot.index.build import update_index
 
-        report = update_index(self.seeds_dir, self.index_dir, rebuild=rebuild, progress=progress)
-        if self._milvus is not None:
-            from qabot.index.load import load_index
-
-            self._milvus.publish(load_index(self.index_dir), rebuild=rebuild, progress=progress)
+        update = self._milvus.update if self._milvus is not None else update_index
+        report = update(self.seeds_dir, self.index_dir, rebuild=rebuild, progress=progress)
         if self._loaded is not None:
             self.load()
         self.report = report
@@ -308,7 +307,7 @@ class QABot:
 
         t0 = time.perf_counter()
         text = clean_question(question)
-        state = self._state()
+        state = self._state(fresh=True)
         retriever, answerer = state.retriever, state.answerer
         # an earlier question with no words to look for ("?!") cannot be leaned on
         earlier = [
@@ -388,7 +387,7 @@ class QABot:
 
         text = clean_question(question)
         vector = embed([text])[0]
-        state = self._state()
+        state = self._state(fresh=True)
         hits = state.retriever.search(Query(state.retriever.analyze(text), vector), k=k)
         return [evidence_of(state.index, h) for h in hits]
 

@@ -77,6 +77,7 @@ def _fail_cleanly(fn: Callable[[], None]) -> None:
 
 
 @click.group(invoke_without_command=True)
+@backend_options
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """qabot: ask questions of a folder of documents; answers are exact, cited quotes."""

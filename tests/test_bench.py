@@ -263,7 +263,7 @@ def test_milvus_rows_stand_beside_the_local_ones_on_a_small_corpus() -> None:
     local = len(rows)
     bench_milvus(real, 2000, rows, out)
     milvus = {r.measure: r for r in rows[local:]}
-    assert all(m.startswith("Milvus Lite") for m in milvus) and len(milvus) == 8
+    assert all(m.startswith("Milvus Lite") for m in milvus) and len(milvus) == 9
     assert milvus["Milvus Lite dense recall@10 vs exact"].qabot == 1.0
     assert milvus["Milvus Lite dense top-10 p50 (FLAT)"].base == out["vector_ms"]
     hybrid = milvus["Milvus Lite hybrid (dense + BM25 top-50 at once, RRF) p50"]

@@ -39,11 +39,9 @@ def lite(tmp_path_factory: pytest.TempPathFactory):
 
 def milvus_bot(seeds: Path, index_dir: Path, uri: str, name: str, **kw) -> QABot:
     """A bot on the Milvus backend, its corpus under alias ``name`` (each test its own)."""
-    os.environ["QABOT_MILVUS_COLLECTION"] = name
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("QABOT_MILVUS_COLLECTION", name)
         return QABot(seeds, index_dir, backend="milvus", milvus_uri=uri, **kw)
-    finally:
-        del os.environ["QABOT_MILVUS_COLLECTION"]
 
 
 def published(seeds: Path, index_dir: Path, uri: str, name: str) -> QABot:
@@ -87,8 +85,10 @@ def test_the_dev_questions_get_the_local_backends_answers(
     assert remote.summary().documents == bot.summary().documents
     # the corpus read whole (as evaluation reads it) is the local one
     assert list(remote.index.paragraphs) == list(bot.index.paragraphs)
-    same = [top(remote, q["question"]) == top(bot, q["question"]) for q in dev_questions]
-    assert sum(same) >= 18, same
+    pairs = [(top(remote, q["question"]), top(bot, q["question"])) for q in dev_questions]
+    assert sum(there == here for there, here in pairs) >= 18, pairs
+    answered = [(there, here) for there, here in pairs if here is not None]
+    assert sum(there == here for there, here in answered) >= len(answered) - 2, pairs
     # the citations are exact in the files themselves
     result = remote.ask(GALLANT)
     for answer in result.answers:
@@ -132,6 +132,7 @@ def test_added_changed_and_removed_seeds_are_reflected(
     assert report.added == ["extra.txt"] and report.removed == [removed]
     assert report.changed == [changed]
     files = remote.index.manifest.files
+    assert remote.summary().paragraphs == sum(f.paragraphs for f in files.values())
     assert "extra.txt" in files and removed not in files
     assert top(remote, "Who was named harbour master of Ashdod?")[0] == "extra.txt"
     found = remote.retrieve("Who counted nine ships in Haifa?")[0]
@@ -220,6 +221,14 @@ def test_lite_uri_starts_and_stops_milvus_lite(tmp_path: Path) -> None:
     assert server.process.poll() is None and remote.summary().documents == 1
     assert listening_on(server.port) == {"127.0.0.1"}
     answer = top(remote, GALLANT)
+    # another qabot on the same folder uses the running server (Milvus Lite locks its data)
+    proc = subprocess.run(
+        [sys.executable, "-m", "qabot.cli", "ask", GALLANT, "--seeds", str(seeds), "--index",
+         str(tmp_path / "index"), "--backend", "milvus", "--milvus-uri", f"lite:{tmp_path}/m"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0 and "error" not in proc.stderr, proc.stderr
+    assert server.process is not None and server.process.poll() is None
     remote.close()
     assert server.process.poll() is not None
     with pytest.raises(ProcessLookupError):
@@ -229,3 +238,54 @@ def test_lite_uri_starts_and_stops_milvus_lite(tmp_path: Path) -> None:
                   refresh=False)  # fmt: skip
     assert top(again, GALLANT) == answer
     again.close()
+
+
+def test_a_file_that_changes_to_no_paragraphs_leaves_none(
+    lite, seeds_copy: Path, tmp_path: Path
+) -> None:
+    remote = published(seeds_copy, tmp_path / "index", lite.uri, "emptied")
+    name = sorted(remote.index.manifest.files)[0]
+    (seeds_copy / name).write_text("Leave a Reply\n\nRelated Articles\n", encoding="utf-8")
+    remote.refresh()
+    assert remote.index.manifest.files[name].paragraphs == 0
+    assert name not in remote.index.doc_paragraphs
+    client, collection = remote.index.client, remote.index.collection
+    assert client.query(collection, filter=f'doc == "{name}"', output_fields=["pid"]) == []
+    assert all(e.doc != name for e in remote.retrieve(GALLANT))
+
+
+def test_an_open_bot_follows_what_the_indexer_publishes(
+    lite, seeds_copy: Path, tmp_path: Path
+) -> None:
+    """A chat left open (here: a bot that only asks) sees each update and each rebuild at its
+    next question; asking never publishes, whatever its own seeds folder holds."""
+    indexer = published(seeds_copy, tmp_path / "index", lite.uri, "follow")
+    other_seeds = tmp_path / "other"
+    other_seeds.mkdir()
+    (other_seeds / "mine.txt").write_text("Nobody else has this file.\n", encoding="utf-8")
+    asker = milvus_bot(other_seeds, tmp_path / "other-index", lite.uri, "follow")
+    assert asker.report is None and "mine.txt" not in asker.index.manifest.files
+    assert not asker.is_stale()
+    question = "Who was named harbour master of Ashdod?"
+    assert (top(asker, question) or ("",))[0] != "extra.txt"
+    (seeds_copy / "extra.txt").write_text(
+        "Zorbal Quennick was named harbour master of Ashdod on Monday.\n", encoding="utf-8"
+    )
+    indexer.refresh()
+    assert top(asker, question)[0] == "extra.txt"
+    indexer.rebuild()
+    assert top(asker, question)[0] == "extra.txt"
+    assert asker.index.collection == indexer.index.collection
+
+
+def test_the_chat_takes_the_backend_before_its_command(lite, seeds_copy: Path) -> None:
+    """``qabot --backend milvus --milvus-uri URI``: the chat on Milvus; a corpus Milvus does
+    not hold yet is indexed and published at first use."""
+    env = dict(os.environ, QABOT_MILVUS_COLLECTION="chat")
+    proc = subprocess.run(
+        [sys.executable, "-m", "qabot.cli", "--backend", "milvus", "--milvus-uri", lite.uri],
+        input=GALLANT + "\n", capture_output=True, text=True, timeout=600,
+        cwd=seeds_copy.parent, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "qabot: 5 documents" in proc.stdout and "Gallant" in proc.stdout

@@ -243,6 +243,11 @@ class CorpusIndex:
             out.setdefault(p.doc, []).append(pid)
         return out
 
+    @property
+    def paragraph_count(self) -> int:
+        """Paragraphs it holds (a Milvus corpus's ids have gaps where documents changed)."""
+        return len(self.paragraphs)
+
     def sentence_row(self, paragraph_id: int, k: int) -> int:
         return int(self.sentence_offsets[paragraph_id]) + k
 

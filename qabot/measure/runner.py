@@ -178,7 +178,7 @@ def evaluate_retrieval(
     return RetrievalReport(
         name,
         documents=len(index.manifest.files),
-        paragraphs=len(index.paragraphs),
+        paragraphs=index.paragraph_count,
         modes=results,
         run=run_info(),
     )

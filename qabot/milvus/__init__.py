@@ -4,11 +4,14 @@ The local index (faiss and BM25 files) is the default and needs nothing started.
 ``--backend milvus --milvus-uri URI`` the corpus lives in Milvus: indexing updates the local
 index as the embedding cache and publishes it there (``publish``), and asking reads only
 Milvus (``corpus``). ``server`` reaches the URI, or starts Milvus Lite for ``lite:DIR``.
+
+Only indexing publishes (``qabot index``, the chat's watch, or the first use of a corpus
+that Milvus does not hold yet): a chat or ``qabot ask`` on another machine, with other files
+in its seeds folder, never overwrites what the indexer published.
 """
 
 from __future__ import annotations
 
-import atexit
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +21,7 @@ from qabot.errors import QabotError
 from qabot.milvus.server import Connection
 
 if TYPE_CHECKING:
-    from qabot.index.model import CorpusIndex
+    from qabot.index.model import CorpusIndex, IndexReport
     from qabot.milvus.corpus import MilvusCorpus
     from qabot.milvus.publish import PublishReport
     from qabot.records import Progress
@@ -34,16 +37,13 @@ class MilvusBackend:
     else ``qabot``."""
 
     def __init__(self, uri: str | None, name: str | None = None) -> None:
-        from qabot.milvus.server import LITE_PREFIX
-
         uri = uri or os.environ.get(URI_ENV, "")
         if not uri:
             raise QabotError("the milvus backend needs --milvus-uri URI (or $QABOT_MILVUS_URI)")
         self.uri = uri
         self.name = name or os.environ.get(COLLECTION_ENV) or "qabot"
-        self.lite_dir = Path(uri[len(LITE_PREFIX) :]) if uri.startswith(LITE_PREFIX) else None
-        self.connection = Connection(uri)
-        atexit.register(self.close)  # a Lite server never outlives qabot
+        self.connection = Connection.open(uri)
+        self.last: PublishReport | None = None  # what the last publish did
 
     @property
     def client(self) -> object:
@@ -54,18 +54,64 @@ class MilvusBackend:
 
         return guard(lambda: MilvusCorpus.open(self.client, self.name, self.uri), self.uri)
 
+    def holds_corpus(self) -> bool:
+        """Whether Milvus has this corpus's alias (published before)."""
+        from qabot.milvus.store import alias_target
+
+        return bool(guard(lambda: alias_target(self.client, self.name), self.uri))
+
+    def moved(self, corpus: CorpusIndex) -> bool:
+        """Whether a publish replaced what ``corpus`` was opened on (one head read)."""
+        from qabot.milvus.corpus import MilvusCorpus
+
+        return isinstance(corpus, MilvusCorpus) and guard(corpus.outdated, self.uri)
+
+    def open_index(
+        self, seeds_dir: Path, index_dir: Path, progress: Progress | None
+    ) -> tuple[MilvusCorpus, IndexReport | None]:
+        """The corpus Milvus holds; indexed and published first only when it holds none."""
+        if self.holds_corpus() or not seeds_dir.is_dir():
+            return self.open(), None
+        report = self.update(seeds_dir, index_dir, rebuild=False, progress=progress)
+        return self.open(), report
+
+    def update(
+        self, seeds_dir: Path, index_dir: Path, *, rebuild: bool, progress: Progress | None
+    ) -> IndexReport:
+        """Update the local index from the seeds, then publish it: a new generation when it
+        was rebuilt (its paragraphs may differ even where the files did not)."""
+        from qabot.index.build import update_index
+
+        report = update_index(seeds_dir, index_dir, rebuild=rebuild, progress=progress)
+        self.publish(index_dir, rebuild=rebuild or bool(report.rebuilt_reason), progress=progress)
+        return report
+
     def publish(
-        self, index: CorpusIndex, *, rebuild: bool = False, progress: Progress | None = None
+        self, index_dir: Path, *, rebuild: bool = False, progress: Progress | None = None
     ) -> PublishReport:
+        """Publish the local index at ``index_dir``, holding its lock: one publish at a time
+        from this machine."""
+        from qabot.index.generations import index_lock
+        from qabot.index.load import load_index
         from qabot.milvus.publish import publish
 
-        return guard(
-            lambda: publish(self.client, index, self.name, rebuild=rebuild, progress=progress),
-            self.uri,
-        )
+        with index_lock(index_dir):
+            index = load_index(index_dir)
+            self.last = guard(
+                lambda: publish(self.client, index, self.name, rebuild=rebuild, progress=progress),
+                self.uri,
+            )
+        return self.last
 
     def close(self) -> None:
         self.connection.close()
+
+
+def backend_named(kind: str, uri: str | None) -> MilvusBackend | None:
+    """The Milvus backend at ``uri`` for ``milvus``; None for ``local``."""
+    if kind not in BACKENDS:
+        raise QabotError(f"the backend is local or milvus, not {kind!r}")
+    return MilvusBackend(uri) if kind == "milvus" else None
 
 
 def guard(call: Callable[[], T], uri: str) -> T:

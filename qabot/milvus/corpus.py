@@ -6,6 +6,10 @@ their sentence vectors are fetched in one query for the hits of a question (and 
 bounded cache). The corpus words' vectors are not stored: the answerer embeds the words it
 meets at question time, which gives the same vectors as the local table.
 
+A question first reads the generation's head (one ``get``): when a publish has replaced it,
+the bot opens the new one (``QABot`` swaps it in whole, as it swaps a reloaded local index).
+Every pymilvus call goes through ``guard``: a failure is a one-line QabotError.
+
 ``MilvusRetriever`` sends the dense search (rows grouped by paragraph: a paragraph scores its
 best of its own and its sentences' cosines) and the BM25 search (the question's IDF-weighted
 terms against the paragraphs' sparse weights) to Milvus at once, on two threads, and fuses
@@ -18,19 +22,20 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 import numpy as np
 
 from qabot.errors import QabotError
 from qabot.index.model import CorpusIndex, Manifest
-from qabot.milvus import store
+from qabot.milvus import guard, store
 from qabot.records import Hit, Paragraph
 from qabot.search import ranking
 from qabot.search.retrieval import MODES, Query, Retriever
@@ -38,58 +43,98 @@ from qabot.search.retrieval import MODES, Query, Retriever
 CACHE_PARAGRAPHS = 20_000
 FETCH_IDS = 512  # paragraph ids a query asks for at once
 DOCS_WITH_LIMIT = 16_384  # paragraphs a "documents with this term" search returns at most
+# What a paragraph id of a replaced document reads as: no document's paragraph
+GAP = Paragraph("", -1, 0, 0, "", "gap", (), ())
+_POOL = ThreadPoolExecutor(8, thread_name_prefix="qabot-milvus")  # two searches a question
+T = TypeVar("T")
 
 
 class _Rows:
-    """Paragraphs, their vectors and their sentences' vectors, fetched by paragraph id."""
+    """Paragraphs, their vectors and their sentences' vectors, fetched by paragraph id and
+    kept in a bounded LRU cache; one lock, since the chat answers on several threads."""
 
-    def __init__(self, client: Any, collection: str, dimension: int) -> None:
-        self.client, self.collection, self.dimension = client, collection, dimension
+    def __init__(self, client: Any, collection: str, dimension: int, uri: str) -> None:
+        self.client, self.collection, self.dimension, self.uri = client, collection, dimension, uri
         self.paragraphs: OrderedDict[int, Paragraph] = OrderedDict()
         self.vectors: dict[int, np.ndarray] = {}  # pid -> paragraph vector
         self.sentences: dict[tuple[int, int], np.ndarray] = {}
         self.complete: set[int] = set()  # pids whose sentences' vectors are here too
+        self.lock = threading.RLock()
+
+    def call(self, fn: Callable[[], T]) -> T:
+        return guard(fn, self.uri)
 
     def fetch(self, pids: Sequence[int], sentences: bool = True) -> None:
         """Fetch ``pids``' paragraphs (and their sentences' vectors) not yet here, in a few
-        queries."""
-        have = self.complete if sentences else self.paragraphs
-        wanted = sorted({int(p) for p in pids if int(p) not in have})
+        queries; an id with no paragraph (a replaced document's) reads as ``GAP``."""
+        with self.lock:
+            have = self.complete if sentences else self.paragraphs
+            wanted = sorted({int(p) for p in pids if int(p) not in have})
         only = "" if sentences else " and k == -1"
         for lo in range(0, len(wanted), FETCH_IDS):
             part = wanted[lo : lo + FETCH_IDS]
-            rows = self.client.query(
-                self.collection,
-                filter=f"pid in {part}{only}",
-                output_fields=["pid", "k", "dense", "para"],
+            rows = self.call(
+                lambda part=part: self.client.query(
+                    self.collection,
+                    filter=f"pid in {part}{only}",
+                    output_fields=["pid", "k", "dense", "para"],
+                )
             )
-            for r in rows:
-                pid, k = int(r["pid"]), int(r["k"])
-                vector = np.asarray(r["dense"], dtype=np.float32)
-                if k < 0:
-                    self.paragraphs[pid] = store.paragraph_from_json(r["para"])
-                    self.vectors[pid] = vector
-                else:
-                    self.sentences[(pid, k)] = vector
-            if sentences:
-                self.complete.update(part)
-        while len(self.paragraphs) > CACHE_PARAGRAPHS:
-            pid, p = self.paragraphs.popitem(last=False)
-            self.vectors.pop(pid, None)
-            self.complete.discard(pid)
-            for k in range(len(p.sentences)):
-                self.sentences.pop((pid, k), None)
+            with self.lock:
+                for pid in part:
+                    self.paragraphs[pid] = GAP
+                for r in rows:
+                    pid, k = int(r["pid"]), int(r["k"])
+                    vector = np.asarray(r["dense"], dtype=np.float32)
+                    if k < 0:
+                        self.paragraphs[pid] = store.paragraph_from_json(r["para"])
+                        self.vectors[pid] = vector
+                    else:
+                        self.sentences[(pid, k)] = vector
+                if sentences:
+                    self.complete.update(part)
+        with self.lock:
+            while len(self.paragraphs) > CACHE_PARAGRAPHS:
+                pid, p = self.paragraphs.popitem(last=False)
+                self.vectors.pop(pid, None)
+                self.complete.discard(pid)
+                for k in range(len(p.sentences)):
+                    self.sentences.pop((pid, k), None)
 
     def paragraph(self, pid: int) -> Paragraph:
-        if pid not in self.paragraphs:
-            self.fetch([pid], sentences=False)
-        if pid not in self.paragraphs:
-            raise IndexError(f"no paragraph {pid} in {self.collection}")
-        return self.paragraphs[pid]
+        with self.lock:
+            if pid in self.paragraphs:
+                self.paragraphs.move_to_end(pid)
+                return self.paragraphs[pid]
+        self.fetch([pid], sentences=False)
+        with self.lock:
+            return self.paragraphs.get(pid, GAP)
+
+    def vector(self, pid: int) -> np.ndarray:
+        with self.lock:
+            if pid in self.vectors:
+                return self.vectors[pid]
+        self.fetch([pid], sentences=False)
+        with self.lock:
+            if pid not in self.vectors:
+                raise QabotError(f"no paragraph {pid} in {self.collection}: ask again")
+            return self.vectors[pid]
+
+    def sentence(self, pid: int, k: int) -> np.ndarray:
+        with self.lock:
+            if (pid, k) in self.sentences:
+                return self.sentences[(pid, k)]
+        self.fetch([pid])
+        with self.lock:
+            if (pid, k) in self.sentences:
+                return self.sentences[(pid, k)]
+        if len(self.paragraph(pid).sentences) == 1:
+            return self.vector(pid)  # one sentence: no row of its own
+        raise QabotError(f"no sentence {k} of paragraph {pid} in {self.collection}: ask again")
 
 
 class RemoteParagraphs(Sequence[Paragraph]):
-    """``paragraphs[pid]`` of a Milvus generation (ids of retired paragraphs have none)."""
+    """``paragraphs[pid]`` of a Milvus generation; ids of replaced documents read as ``GAP``."""
 
     def __init__(self, rows: _Rows, size: int, live: Callable[[], dict[str, range]]) -> None:
         self.rows, self.size, self.live = rows, size, live
@@ -127,8 +172,7 @@ class _ParagraphVectors:
         self.rows = rows
 
     def reconstruct(self, pid: int) -> np.ndarray:
-        self.rows.paragraph(pid)
-        return self.rows.vectors[pid]
+        return self.rows.vector(pid)
 
 
 class _SentenceVectors:
@@ -138,11 +182,7 @@ class _SentenceVectors:
         self.rows = rows
 
     def __getitem__(self, key: tuple[int, int]) -> np.ndarray:
-        if key not in self.rows.sentences:
-            self.rows.fetch([key[0]])
-        if key not in self.rows.sentences and len(self.rows.paragraph(key[0]).sentences) == 1:
-            return self.rows.vectors[key[0]]  # one sentence: no row of its own
-        return self.rows.sentences[key]
+        return self.rows.sentence(*key)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -171,22 +211,22 @@ class MilvusCorpus(CorpusIndex):
     def open(cls, client: Any, name: str = store.DEFAULT_NAME, where: str = "") -> MilvusCorpus:
         """The generation alias ``name`` names; QabotError when there is none, or it was
         built by another model than this qabot's."""
-        from pymilvus.exceptions import MilvusException
-
         from qabot.ingest.embedding import DIMENSION, model_id
 
-        try:
-            collection = client.describe_alias(name)["collection_name"]
-        except MilvusException as exc:
+        collection = store.alias_target(client, name)
+        if not collection:
             raise QabotError(
-                f"Milvus{' at ' + where if where else ''} has no qabot collection {name!r}: "
+                f"Milvus{' at ' + where if where else ''} holds no qabot corpus {name!r}: "
                 "run qabot index --backend milvus"
-            ) from exc
+            )
         meta = store.meta_name(collection)
         store.loaded(client, meta, collection)
         head = store.read_head(client, meta)
         if head.format != store.FORMAT:
-            raise QabotError(f"the Milvus collection {collection} is of another format: reindex it")
+            raise QabotError(
+                f"the Milvus collection {collection} is of another format: "
+                "run qabot index --backend milvus --rebuild"
+            )
         if head.model != model_id() or head.dimension != DIMENSION:
             raise QabotError(
                 f"the Milvus collection {collection} was built by {head.model} "
@@ -195,11 +235,11 @@ class MilvusCorpus(CorpusIndex):
             )
         manifest = Manifest.from_json(json.dumps(store.blob(client, meta, head, "manifest")))
         stats = store.blob(client, meta, head, "stats")
-        rows = _Rows(client, collection, head.dimension)
+        rows = _Rows(client, collection, head.dimension, where)
 
         @functools.cache
         def doc_ranges() -> dict[str, range]:
-            ranges = store.blob(client, meta, head, "docs")
+            ranges = guard(lambda: store.blob(client, meta, head, "docs"), where)
             return {d: range(lo, hi) for d, (lo, hi) in ranges.items()}
 
         return cls(
@@ -221,8 +261,26 @@ class MilvusCorpus(CorpusIndex):
             client_uri=where,
         )
 
-    def sentence_row(self, paragraph_id: int, k: int) -> Any:
+    def outdated(self) -> bool:
+        """Whether a publish replaced this generation's head (or the generation): one read."""
+        assert self.head is not None
+        try:
+            now = store.read_head(self.client, store.meta_name(self.collection))
+        except QabotError:
+            return True
+        except Exception as exc:  # the generation dropped by a rebuild: a new one is named
+            if not self.client.has_collection(store.meta_name(self.collection)):
+                return True
+            raise exc
+        return now.version != self.head.version
+
+    def sentence_row(self, paragraph_id: int, k: int) -> Any:  # type: ignore[override]
         return (paragraph_id, k)
+
+    @property
+    def paragraph_count(self) -> int:
+        assert self.head is not None
+        return self.head.paragraphs
 
     @cached_property
     def doc_paragraphs(self) -> dict[str, Sequence[int]]:
@@ -232,8 +290,9 @@ class MilvusCorpus(CorpusIndex):
     @cached_property
     def _texts(self) -> dict[str, str]:
         assert self.head is not None
-        texts: dict[str, str] = store.blob(
-            self.client, store.meta_name(self.collection), self.head, "texts"
+        meta, head = store.meta_name(self.collection), self.head
+        texts: dict[str, str] = guard(
+            lambda: store.blob(self.client, meta, head, "texts"), self.client_uri
         )
         return texts
 
@@ -252,56 +311,50 @@ class MilvusRetriever(Retriever):
 
     index: MilvusCorpus
 
-    def __init__(self, index: MilvusCorpus) -> None:
-        super().__init__(index)
-        self._pool = ThreadPoolExecutor(2, thread_name_prefix="qabot-milvus")
-
     @cached_property
     def bm25(self) -> Any:
         return _IdfTable(self.index.idf or {})
 
     def search(self, query: Query, k: int = 10) -> list[Hit]:
-        hits = self.rank(query, k, "hybrid", depth=self.config.candidates)
-        # what the answerer reads: the hits, the paragraphs after them, their sentences
-        assert self.index.rows is not None
-        pids = [h.paragraph_id for h in hits]
-        from qabot.milvus import guard
-
-        guard(lambda: self.index.rows.fetch([*pids, *(p + 1 for p in pids)]), self.index.client_uri)
-        return hits
+        """The top ``k`` of the hybrid ranking, fetched with what the answerer reads: the
+        paragraphs after them, and their sentences' vectors (one query)."""
+        return self._rank(query, k, "hybrid", self.config.candidates, for_answer=True)
 
     def rank(
         self, query: Query, k: int, mode: str = "hybrid", depth: int | None = None
     ) -> list[Hit]:
         """As the local ``rank``; ``depth``: paragraphs each search returns."""
-        from qabot.milvus import guard
+        return self._rank(query, k, mode, depth, for_answer=False)
 
-        return guard(lambda: self._rank(query, k, mode, depth), self.index.client_uri)
-
-    def _rank(self, query: Query, k: int, mode: str, depth: int | None) -> list[Hit]:
+    def _rank(
+        self, query: Query, k: int, mode: str, depth: int | None, *, for_answer: bool
+    ) -> list[Hit]:
         if mode not in MODES:
             raise ValueError(f"unknown retrieval mode {mode!r}; one of {', '.join(MODES)}")
-        head = self.index.head
-        assert head is not None and self.index.rows is not None
+        head, rows = self.index.head, self.index.rows
+        assert head is not None and rows is not None
         if head.paragraphs == 0:
             return []
         depth = depth or (max(k, self.config.candidates) if mode == "hybrid" else k)
         depth = min(depth, head.paragraphs)
-        dense_job = self._pool.submit(self._dense, query, depth) if mode != "bm25" else None
-        bm25_job = self._pool.submit(self._bm25, query, depth) if mode != "dense" else None
-        dense = dense_job.result() if dense_job else []
-        bm25 = bm25_job.result() if bm25_job else []
+        dense_job = _POOL.submit(self._dense, query, depth) if mode != "bm25" else None
+        bm25_job = _POOL.submit(self._bm25, query, depth) if mode != "dense" else None
+        dense = rows.call(dense_job.result) if dense_job else []
+        bm25 = rows.call(bm25_job.result) if bm25_job else []
         dense_scores, bm25_scores = dict(dense), dict(bm25)
         dense_rank = ranking.ranks([pid for pid, _ in dense])
         bm25_rank = ranking.ranks([pid for pid, _ in bm25])
         fused = ranking.rrf((bm25_rank, dense_rank), self.config.rrf_k)
         order = sorted(fused, key=lambda pid: (-fused[pid], -dense_scores.get(pid, -1.0)))[:k]
-        self.index.rows.fetch(order, sentences=False)
+        if for_answer:
+            rows.fetch([*order, *(pid + 1 for pid in order)])
+        else:
+            rows.fetch(order, sentences=False)
         hits = []
         for pid in order:
             score = dense_scores.get(pid)
             if score is None:
-                score = float(self.index.paragraph_vectors.reconstruct(pid) @ query.vector)
+                score = float(rows.vector(pid) @ query.vector)
             hits.append(
                 Hit(
                     pid,
@@ -357,14 +410,18 @@ class MilvusRetriever(Retriever):
     def docs_with(self, term: str) -> set[str]:
         if term not in self.bm25.idf:
             return set()
-        assert self.index.head is not None
-        found = self.index.client.search(
-            self.index.collection,
-            data=[{store.term_id(term): 1.0}],
-            anns_field="sparse",
-            limit=DOCS_WITH_LIMIT,
-            filter=self.index.head.visible(),
-            output_fields=["doc"],
-            search_params={"metric_type": "IP"},
-        )[0]
+        head = self.index.head
+        assert head is not None
+        found = guard(
+            lambda: self.index.client.search(
+                self.index.collection,
+                data=[{store.term_id(term): 1.0}],
+                anns_field="sparse",
+                limit=DOCS_WITH_LIMIT,
+                filter=head.visible(),
+                output_fields=["doc"],
+                search_params={"metric_type": "IP"},
+            )[0],
+            self.index.client_uri,
+        )
         return {h["entity"]["doc"] for h in found}

@@ -32,7 +32,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from pymilvus.exceptions import MilvusException
 
+from qabot.errors import QabotError
 from qabot.index.model import FAILPOINT_ENV, CorpusIndex
 from qabot.milvus import store
 from qabot.records import Progress
@@ -78,34 +80,44 @@ def publish(
 ) -> PublishReport:
     """Make the generation that alias ``name`` names hold exactly ``index``."""
     started = time.perf_counter()
-    current, head, why = _current(client, index, name)
-    for leftover in _generations(client, name) - {current}:  # killed rebuilds' orphans
+    current, state, why = _current(client, index, name)
+    for leftover in _orphans(client, name, current):  # killed rebuilds' generations
         _drop(client, leftover)
-    if rebuild or head is None:
+    if rebuild or state is None:
         report = _rebuild(client, index, name, current, why or "rebuild asked for", progress)
     else:
-        report = _update(client, index, current, head, progress)
+        report = _update(client, index, current, state, progress)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _current(client: Any, index: CorpusIndex, name: str) -> tuple[str, store.Head | None, str]:
-    """The generation the alias names, its head, and why it cannot be updated (if so)."""
-    from pymilvus.exceptions import MilvusException
+@dataclass
+class _State:
+    """What the live generation holds: its head, manifest and document ranges."""
 
-    try:
-        current = client.describe_alias(name)["collection_name"]
-    except MilvusException:
+    head: store.Head
+    manifest: dict[str, Any]
+    ranges: dict[str, list[int]]
+
+
+def _current(client: Any, index: CorpusIndex, name: str) -> tuple[str, _State | None, str]:
+    """The generation the alias names, what it holds, and why it cannot be updated (if so)."""
+    current = store.alias_target(client, name)
+    if not current:
         return "", None, "no Milvus collection yet"
+    meta = store.meta_name(current)
     try:
-        store.loaded(client, store.meta_name(current), current)
-        head = store.read_head(client, store.meta_name(current))
-    except Exception as exc:  # a meta collection gone or garbled: rebuild it
+        store.loaded(client, meta, current)
+        head = store.read_head(client, meta)
+        state = _State(
+            head, store.blob(client, meta, head, "manifest"), store.blob(client, meta, head, "docs")
+        )
+    except (QabotError, MilvusException) as exc:  # a description gone or garbled: rebuild
         return current, None, f"its description is unreadable ({exc})"
     m = index.manifest
     if head.format != store.FORMAT or head.model != m.model or head.dimension != m.dimension:
         return current, None, f"it was built by {head.model} (format {head.format})"
-    return current, head, ""
+    return current, state, ""
 
 
 def _rebuild(
@@ -123,11 +135,10 @@ def _rebuild(
     client.create_collection(collection, schema=schema, index_params=params)
     schema, params = store.meta_schema(client)
     client.create_collection(meta, schema=schema, index_params=params)
-    avgdl = index.bm25.avgdl if index.bm25 is not None and hasattr(index.bm25, "avgdl") else 0.0
-    if not avgdl:
-        lengths = [len(t) for t in index.paragraph_terms]
-        avgdl = sum(lengths) / len(lengths) if lengths else 0.0
+    lengths = [len(t) for t in index.paragraph_terms]
+    avgdl = sum(lengths) / len(lengths) if lengths else 0.0  # rank-bm25's
     head = store.Head(store.FORMAT, index.manifest.model, index.manifest.dimension, 0, 0, avgdl, 0)
+    head.nprobe = store.dense_index(rows_expected)[2]
     docs = list(index.doc_paragraphs)
     ranges, rows = _insert(client, collection, index, docs, 0, avgdl, progress)
     head.next_pid = sum(hi - lo for lo, hi in ranges.values())
@@ -145,25 +156,26 @@ def _update(
     client: Any,
     index: CorpusIndex,
     collection: str,
-    head: store.Head,
+    state: _State,
     progress: Progress | None,
 ) -> PublishReport:
+    head, ranges = state.head, state.ranges
     meta = store.meta_name(collection)
     client.delete(collection, filter=f"pid >= {head.next_pid}")  # a killed update's rows
-    old_manifest = store.blob(client, meta, head, "manifest")
-    if old_manifest == json.loads(index.manifest.to_json()) and not head.retired:
+    if state.manifest == json.loads(index.manifest.to_json()) and not head.retired:
         return PublishReport(collection)  # in step: nothing to write
-    old_files = {f["name"]: f["sha256"] for f in old_manifest.get("files", [])}
+    old_files = {f["name"]: f["sha256"] for f in state.manifest.get("files", [])}
     new_files = index.manifest.files
-    ranges: dict[str, list[int]] = store.blob(client, meta, head, "docs")
     inserted = [
         d
         for d in index.doc_paragraphs
         if d not in old_files or old_files[d] != new_files[d].sha256 or d not in ranges
     ]
-    removed = [d for d in ranges if d not in new_files or d in inserted]
+    # a file that changed into one with no paragraphs is not among the inserted ones
+    removed = [d for d in ranges if d not in new_files or old_files.get(d) != new_files[d].sha256]
+    removed += [d for d in inserted if d in ranges and d not in removed]
     new_ranges, rows = _insert(
-        client, collection, index, inserted, head.next_pid, head.avgdl, progress
+        client, collection, index, inserted, head.next_pid, head.avgdl, progress, upsert=True
     )
     retired = [ranges[d] for d in removed if ranges[d][1] > ranges[d][0]]
     for d in removed:
@@ -173,7 +185,7 @@ def _update(
     head.retired = head.retired + retired
     old_version = head.version
     head.version += 1
-    _write_meta(client, meta, index, head, ranges)
+    _write_meta(client, meta, index, head, ranges)  # the commit
     for lo, hi in head.retired:
         client.delete(collection, filter=f"pid >= {lo} and pid < {hi}")
     client.flush(collection)
@@ -191,8 +203,11 @@ def _insert(
     first_pid: int,
     avgdl: float,
     progress: Progress | None,
+    upsert: bool = False,
 ) -> tuple[dict[str, list[int]], int]:
-    """Insert ``docs``' rows under paragraph ids from ``first_pid``; their id ranges."""
+    """Insert ``docs``' rows under paragraph ids from ``first_pid``; their id ranges.
+    ``upsert``: replace rows of the same ids, which a killed update may have left."""
+    write = client.upsert if upsert else client.insert
     ranges: dict[str, list[int]] = {}
     batch: list[dict[str, Any]] = []
     pid, rows, total = first_pid, 0, len(docs)
@@ -203,13 +218,13 @@ def _insert(
             batch.extend(_rows(index, int(local), pid, avgdl))
             pid += 1
             if len(batch) >= INSERT_ROWS:
-                client.insert(collection, batch)
+                write(collection, batch)
                 rows += len(batch)
                 batch = []
         if progress is not None:
             progress("publishing", done, total)
     if batch:
-        client.insert(collection, batch)
+        write(collection, batch)
         rows += len(batch)
     client.flush(collection)
     if os.environ.get(FAILPOINT_ENV) == FAILPOINT:
@@ -272,10 +287,17 @@ def _write_meta(
     store.write_head(client, meta, head)
 
 
-def _generations(client: Any, name: str) -> set[str]:
+def _orphans(client: Any, name: str, current: str) -> set[str]:
+    """Generations of ``name`` (``name_<19-digit stamp>``) no alias names: killed rebuilds'."""
     prefix = f"{name}_"
     return {
-        c for c in client.list_collections() if c.startswith(prefix) and c[len(prefix) :].isdigit()
+        c
+        for c in client.list_collections()
+        if c.startswith(prefix)
+        and c[len(prefix) :].isdigit()
+        and len(c) - len(prefix) >= 18
+        and c != current
+        and not store.aliased(client, c)
     }
 
 

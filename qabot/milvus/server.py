@@ -2,23 +2,30 @@
 
 ``lite:DIR`` starts Milvus Lite (the ``milvus-lite`` package: an embedded server) with its
 data in ``DIR``, on 127.0.0.1 only (it binds every interface unless told) and a free port,
-and stops it by its process id when qabot is done. Any other URI (``http://host:19530``,
-a cluster's proxy) is used as it is. Failures to reach it are one line, never a traceback.
+and stops it by its process id when qabot is done. ``DIR/qabot-lite.json`` records the
+running server (process id, port), so that a second qabot on the same ``DIR`` (the chat and
+a ``qabot ask`` beside it) uses it rather than failing on Milvus Lite's lock on its folder;
+only the qabot that started it stops it. Its log is ``DIR/milvus-lite.log``. Any other URI
+(``http://host:19530``, a cluster's proxy) is used as it is. One connection per URI is shared
+within a process. Failures to reach it are one line, never a traceback.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import json
 import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from qabot.errors import QabotError
 
@@ -54,29 +61,38 @@ def _reason(exc: BaseException) -> str:
 
 @dataclass
 class LiteServer:
-    """A Milvus Lite process this qabot started; ``stop`` ends it by its process id."""
+    """A Milvus Lite process; ``stop`` ends it by its process id if this qabot started it."""
 
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | None  # None: another qabot's server, used as it is
     port: int
     data_dir: Path
-    log: Path
     stopped: bool = field(default=False)
 
     @property
     def uri(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def log(self) -> Path:
+        return self.data_dir / LOG
+
     def stop(self) -> None:
-        if self.stopped:
+        if self.stopped or self.process is None:
             return
         self.stopped = True
         if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
+            os.kill(self.process.pid, signal.SIGINT)  # Milvus Lite closes its data on SIGINT
             try:
                 self.process.wait(STOP_SECONDS)
             except subprocess.TimeoutExpired:
                 os.kill(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+        with contextlib.suppress(OSError):
+            (self.data_dir / RECORD).unlink()
+
+
+LOG = "milvus-lite.log"
+RECORD = "qabot-lite.json"
 
 
 def free_port() -> int:
@@ -85,38 +101,59 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def _running(data_dir: Path) -> LiteServer | None:
+    """The server another qabot started on ``data_dir``, if it still runs and answers."""
+    try:
+        record = json.loads((data_dir / RECORD).read_text(encoding="utf-8"))
+        pid, port = int(record["pid"]), int(record["port"])
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if b"milvus_lite" not in cmdline or str(data_dir).encode() not in cmdline:
+        return None
+    return LiteServer(None, port, data_dir) if _answers(port) else None
+
+
 def start_lite(data_dir: Path, wait_seconds: float = START_SECONDS) -> LiteServer:
-    """Start Milvus Lite on loopback with its data in ``data_dir``, and wait until it answers."""
+    """Milvus Lite on loopback with its data in ``data_dir``: the one already running there,
+    or one started now (and waited for until it answers)."""
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise QabotError(f"cannot use {data_dir} for Milvus Lite's data: {exc.strerror}") from exc
-    fd, name = tempfile.mkstemp(prefix="milvus-lite-", suffix=".log")
-    log = Path(name)
+    running = _running(data_dir)
+    if running is not None:
+        return running
     port = free_port()
     command = [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(data_dir)]
     command += ["--host", "127.0.0.1", "--port", str(port)]
     try:
-        process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=fd, stderr=fd, start_new_session=True
-        )
+        with (data_dir / LOG).open("wb") as log:
+            process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+            )
     except OSError as exc:
         raise QabotError(f"cannot start Milvus Lite: {exc.strerror}") from exc
-    finally:
-        os.close(fd)
-    server = LiteServer(process, port, data_dir, log)
+    server = LiteServer(process, port, data_dir)
     deadline = time.monotonic() + wait_seconds
-    while True:
+    while not _answers(port):
         if process.poll() is not None:
-            raise QabotError(f"Milvus Lite stopped at start: {_last_line(log)}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1.0):
-                break
-        except OSError:
-            if time.monotonic() > deadline:
-                server.stop()
-                raise QabotError(f"Milvus Lite did not start within {wait_seconds:.0f} s") from None
-            time.sleep(0.1)
+            raise QabotError(f"Milvus Lite stopped at start: {_last_line(server.log)}")
+        if time.monotonic() > deadline:
+            server.stop()
+            raise QabotError(f"Milvus Lite did not start within {wait_seconds:.0f} s")
+        time.sleep(0.1)
+    record = json.dumps({"pid": process.pid, "port": port})
+    with contextlib.suppress(OSError):
+        (data_dir / RECORD).write_text(record, encoding="utf-8")
     return server
 
 
@@ -129,10 +166,15 @@ def _last_line(log: Path) -> str:
 
 
 class Connection:
-    """A client for a URI, and the Milvus Lite server it started, if any (closed together)."""
+    """A client for a URI, and the Milvus Lite server it started, if any. ``open`` shares one
+    per URI within the process; the last ``close`` stops the server."""
+
+    _shared: ClassVar[dict[str, Connection]] = {}
+    _lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, uri: str) -> None:
         self.uri = uri
+        self.users = 0
         self.server: LiteServer | None = None
         if uri.startswith(LITE_PREFIX):
             path = uri[len(LITE_PREFIX) :]
@@ -145,15 +187,27 @@ class Connection:
         try:
             self.client = client(target)
         except QabotError:
-            self.close()
+            self.stop()
             raise
 
+    @classmethod
+    def open(cls, uri: str) -> Connection:
+        with cls._lock:
+            made = cls._shared.get(uri)
+            if made is None:
+                made = cls._shared[uri] = cls(uri)
+                atexit.register(made.stop)  # a Lite server never outlives qabot's exit
+            made.users += 1
+            return made
+
     def close(self) -> None:
+        with self._lock:
+            self.users -= 1
+            if self.users > 0:
+                return
+            self._shared.pop(self.uri, None)
+        self.stop()
+
+    def stop(self) -> None:
         if self.server is not None:
             self.server.stop()
-
-    def __enter__(self) -> Connection:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -42,6 +42,19 @@ def term_id(term: str) -> int:
     return int.from_bytes(digest, "little") % TERM_SPACE + 1
 
 
+def alias_target(client: Any, name: str) -> str:
+    """The collection alias ``name`` names; "" when there is no such alias. Any other failure
+    (a server down, a timeout) raises: it must never read as "no corpus yet"."""
+    if name not in client.list_aliases()["aliases"]:
+        return ""
+    return str(client.describe_alias(name)["collection_name"])
+
+
+def aliased(client: Any, collection: str) -> bool:
+    """Whether some alias names ``collection``."""
+    return bool(client.list_aliases(collection_name=collection)["aliases"])
+
+
 def loaded(client: Any, *collections: str) -> None:
     """Load ``collections`` unless they are: a restarted server (Milvus Lite always) holds
     them released, and a released collection answers no query or search."""
@@ -151,14 +164,16 @@ def read_blob(client: Any, meta: str, name: str, version: int, chunks: int) -> A
         rows = client.get(meta, ids=keys[lo : lo + 200], output_fields=["value"])
         found.update({r["key"]: r["value"] for r in rows})
     if len(found) != len(keys):
-        raise QabotError(f"the Milvus collection {meta} lacks part of {name}: index it again")
+        raise QabotError(
+            f"the Milvus collection {meta} lacks part of {name}: run qabot index --rebuild"
+        )
     return json.loads("".join(found[k] for k in keys))
 
 
 def blob(client: Any, meta: str, head: Head, name: str) -> Any:
     """Blob ``name`` as ``head`` names it."""
     if name not in head.blobs:
-        raise QabotError(f"the Milvus collection {meta} has no {name}: index it again")
+        raise QabotError(f"the Milvus collection {meta} has no {name}: run qabot index --rebuild")
     return read_blob(client, meta, name, head.version, head.blobs[name])
 
 
@@ -170,7 +185,7 @@ def write_head(client: Any, meta: str, head: Head) -> None:
 def read_head(client: Any, meta: str) -> Head:
     rows = client.get(meta, ids=["head"], output_fields=["value"])
     if not rows:
-        raise QabotError(f"the Milvus collection {meta} has no head: index it again")
+        raise QabotError(f"the Milvus collection {meta} has no head: run qabot index --rebuild")
     try:
         return Head(**json.loads(rows[0]["value"]))
     except (TypeError, ValueError) as exc:

@@ -165,7 +165,7 @@ def prepare(
             if not file.is_file() or file.read_text(encoding="utf-8") != par.context:
                 file.write_text(par.context, encoding="utf-8", newline="")
         say(f"{name}: indexing {len(paragraphs)} paragraphs")
-        bot = QABot(seeds, folder / name / "index")
+        bot = QABot(seeds, folder / name / "index", backend="local")  # training is local
         held = {par.doc for par in paragraphs if par.held_out}
         n = sum(len(par.qas) for par in paragraphs)
         say(f"{name}: retrieving negatives for {n} questions")

@@ -127,7 +127,7 @@ def bench_ask(seeds: Path, rows: list[Row], out: dict) -> None:
     questions = seed_questions()
     warm: dict[str, tuple[float, float]] = {}
     for kind in ANSWERERS:
-        bot = QABot(seeds, index_dir, answerer=kind)
+        bot = QABot(seeds, index_dir, answerer=kind, backend="local")
         for q in questions:
             bot.ask(q)
         times, _ = timed(bot, questions * 3)
