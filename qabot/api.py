@@ -86,7 +86,8 @@ class QABot:
     corpora have none). ``answerer``: ``sentences`` (the sentence scorer, the default) or
     ``reader`` (the trained span reader); else ``$QABOT_ANSWERER``. ``backend``: ``local``
     or ``milvus`` (else ``$QABOT_BACKEND``) at ``milvus_uri`` (else ``$QABOT_MILVUS_URI``;
-    ``lite:DIR`` starts Milvus Lite, which ``close`` stops), where the local index is published.
+    ``lite:DIR`` starts Milvus Lite, which ``close`` stops); ``publish``: indexing may
+    publish the seeds there (else it only asks, once Milvus holds the corpus).
     """
 
     def __init__(
@@ -99,14 +100,16 @@ class QABot:
         index: CorpusIndex | None = None,
         lazy: bool = False,
         answerer: str | None = None,
-        backend: str | None = None,
+        backend: str | MilvusBackend | None = None,
         milvus_uri: str | None = None,
+        publish: bool = False,
     ) -> None:
         self.seeds_dir = Path(seeds_dir)
-        self.backend = backend or (index is None and os.environ.get(BACKEND_ENV)) or "local"
         from qabot.milvus import backend_named
 
-        self._milvus: MilvusBackend | None = backend_named(self.backend, milvus_uri)
+        kind = backend or (index is None and os.environ.get(BACKEND_ENV)) or "local"
+        self._milvus: MilvusBackend | None = backend_named(kind, milvus_uri, publish)
+        self.backend = "milvus" if self._milvus else "local"
         self.answerer_kind = answerer or os.environ.get(ANSWERER_ENV) or DEFAULT_ANSWERER
         if self.answerer_kind not in ANSWERERS:
             raise QabotError(
@@ -161,12 +164,9 @@ class QABot:
     def load(self) -> None:
         """Load the index as it is on disk, without indexing: QabotError when there is
         none or it is unusable."""
-        if self._milvus is not None:
-            self._use(self._milvus.open())
-            return
         from qabot.index.load import load_index
 
-        self._use(load_index(self.index_dir))
+        self._use(self._milvus.open() if self._milvus else load_index(self.index_dir))
 
     def refresh(self, *, progress: Progress | None = None) -> IndexReport:
         """Index the new, changed and removed seeds (only those) and answer from the new
@@ -183,11 +183,9 @@ class QABot:
         return self._update(rebuild=True, progress=progress)
 
     def is_stale(self) -> bool:
-        """True when the seeds folder no longer matches the index this bot answers from.
-
-        Costs a ``stat`` per file; a file is read only when its size or time moved. Never on
-        Milvus, whose corpus ``qabot index`` publishes: not this bot's seeds.
-        """
+        """True when the seeds folder no longer matches the index this bot answers from (a
+        ``stat`` per file; a file is read only when its size or time moved). Never on Milvus,
+        whose corpus ``qabot index`` publishes: not this bot's seeds."""
         from qabot.index.load import is_stale
 
         return self._milvus is None and is_stale(self.seeds_dir, self.index.manifest)
@@ -256,7 +254,9 @@ class QABot:
         """What answers now; ``fresh``: first reopen a Milvus corpus a publish replaced."""
         state = self._loaded
         if fresh and state is not None and self._milvus and self._milvus.moved(state.index):
-            self.load()
+            with self._loading:  # one reload for questions at once; never over a newer one
+                if self._loaded is state:
+                    self.load()
             state = self._loaded
         if state is None:
             with self._loading:  # two first questions at once load the index once

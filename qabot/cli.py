@@ -52,8 +52,7 @@ index_option = click.option(
 
 
 def backend_options(command: Callable) -> Callable:
-    """``--backend`` and ``--milvus-uri`` set $QABOT_BACKEND and $QABOT_MILVUS_URI, the
-    settings ``QABot`` reads, for this run: every bot the command makes uses them."""
+    """``--backend``, ``--milvus-uri``: $QABOT_BACKEND, $QABOT_MILVUS_URI (QABot's) for this run."""
     for flag, env, kind, what in (
         ("--milvus-uri", "QABOT_MILVUS_URI", str, "http://host:19530, or lite:DIR for Milvus Lite"),
         ("--backend", "QABOT_BACKEND", click.Choice(["local", "milvus"]), "local or milvus"),
@@ -136,7 +135,7 @@ def index(rebuild: bool, watch: bool, seeds_dir: Path, index_dir: Path) -> None:
     def run() -> None:
         from qabot.api import QABot, seed_changes
 
-        bot = QABot(seeds_dir, index_dir, lazy=True)  # indexes without loading the result
+        bot = QABot(seeds_dir, index_dir, lazy=True, publish=True)  # indexes, loads nothing
         with progress_bar() as progress:
             report = (bot.rebuild if rebuild else bot.refresh)(progress=progress)
         click.echo(describe(report))
@@ -331,14 +330,16 @@ def _say_updates(bot: QABot) -> None:
 )
 @click.option(
     "--watch/--no-watch",
-    default=True,
-    show_default=True,
-    help="Index seeds added, changed or removed while the chat is open, as the writes settle.",
+    default=None,
+    help="Index seeds added, changed or removed while the chat is open, as the writes settle "
+    "[default: on; off on Milvus, where the chat only asks].",
 )
-def chat(seeds_dir: Path, index_dir: Path, plain: bool, watch: bool) -> None:
+def chat(seeds_dir: Path, index_dir: Path, plain: bool, watch: bool | None) -> None:
     """Chat with the corpus: the full-screen chat on a terminal, line by line otherwise."""
+    on_milvus = os.environ.get("QABOT_BACKEND") == "milvus"
+    watch = not on_milvus if watch is None else watch
     if not plain and sys.stdin.isatty() and sys.stdout.isatty():
-        if not seeds_dir.is_dir():
+        if not seeds_dir.is_dir() and not on_milvus:
             click.echo(f"error: seeds folder not found: {seeds_dir}", err=True)
             sys.exit(1)
         from qabot.tui import run as run_tui

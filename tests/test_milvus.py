@@ -45,7 +45,8 @@ def milvus_bot(seeds: Path, index_dir: Path, uri: str, name: str, **kw) -> QABot
 
 
 def published(seeds: Path, index_dir: Path, uri: str, name: str) -> QABot:
-    bot = milvus_bot(seeds, index_dir, uri, name, lazy=True)
+    """A bot that indexes ``seeds`` and publishes them to Milvus (as ``qabot index`` does)."""
+    bot = milvus_bot(seeds, index_dir, uri, name, lazy=True, publish=True)
     bot.refresh()
     bot.load()
     return bot
@@ -170,7 +171,7 @@ def test_a_killed_index_run_leaves_the_old_collection_answering(
         assert wait_stopped(proc), (tmp_path / "log").read_text(encoding="utf-8")
     finally:
         sigkill(proc)
-    after = milvus_bot(seeds_copy, index_dir, lite.uri, name, lazy=True)
+    after = milvus_bot(seeds_copy, index_dir, lite.uri, name, lazy=True, publish=True)
     assert "extra.txt" not in after.index.manifest.files
     assert top(after, GALLANT) == before
     assert (top(after, "Who was named harbour master of Ashdod?") or ("",))[0] != "extra.txt"
@@ -221,16 +222,21 @@ def test_lite_uri_starts_and_stops_milvus_lite(tmp_path: Path) -> None:
     assert server.process.poll() is None and remote.summary().documents == 1
     assert listening_on(server.port) == {"127.0.0.1"}
     answer = top(remote, GALLANT)
-    # another qabot on the same folder uses the running server (Milvus Lite locks its data)
-    proc = subprocess.run(
-        [sys.executable, "-m", "qabot.cli", "ask", GALLANT, "--seeds", str(seeds), "--index",
-         str(tmp_path / "index"), "--backend", "milvus", "--milvus-uri", f"lite:{tmp_path}/m"],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert proc.returncode == 0 and "error" not in proc.stderr, proc.stderr
-    assert server.process is not None and server.process.poll() is None
+
+    # another qabot on the same folder (Milvus Lite locks its data) is told the URI to use
+    def ask(uri: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "qabot.cli", "ask", GALLANT, "--seeds", str(seeds), "--index",
+             str(tmp_path / "index"), "--backend", "milvus", "--milvus-uri", uri],
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+
+    refused = ask(f"lite:{tmp_path}/m")
+    assert refused.returncode == 1 and f"in use by process {server.process.pid}" in refused.stderr
+    assert ask(server.uri).returncode == 0
+    assert server.process.poll() is None
     remote.close()
-    assert server.process.poll() is not None
+    assert server.process.returncode == 0  # stopped cleanly by SIGINT, not killed
     with pytest.raises(ProcessLookupError):
         os.kill(server.process.pid, signal.SIGCONT)
     # started again on its data, it answers at once (the collections load again)
@@ -266,6 +272,10 @@ def test_an_open_bot_follows_what_the_indexer_publishes(
     asker = milvus_bot(other_seeds, tmp_path / "other-index", lite.uri, "follow")
     assert asker.report is None and "mine.txt" not in asker.index.manifest.files
     assert not asker.is_stale()
+    with pytest.raises(QabotError, match="only asks Milvus"):
+        asker.refresh()  # its own seeds would replace the corpus: refused
+    assert "mine.txt" not in milvus_bot(other_seeds, tmp_path / "x", lite.uri, "follow",
+                                        refresh=False).index.manifest.files  # fmt: skip
     question = "Who was named harbour master of Ashdod?"
     assert (top(asker, question) or ("",))[0] != "extra.txt"
     (seeds_copy / "extra.txt").write_text(
@@ -276,6 +286,32 @@ def test_an_open_bot_follows_what_the_indexer_publishes(
     indexer.rebuild()
     assert top(asker, question)[0] == "extra.txt"
     assert asker.index.collection == indexer.index.collection
+    # a rebuild whose publisher died before dropping the old generation: still followed
+    from qabot.milvus import publish
+
+    old = asker.index.collection
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(publish, "_drop", lambda client, collection: None)
+        indexer.rebuild()
+    assert top(asker, question)[0] == "extra.txt" and asker.index.collection != old
+
+
+def test_an_alias_that_cannot_be_read_is_an_error_not_an_empty_server(lite, tmp_path: Path) -> None:
+    from pymilvus.exceptions import MilvusException
+
+    remote = published(SEEDS, tmp_path / "index", lite.uri, "flaky")
+    collection = remote.index.collection
+    client = remote.index.client
+
+    def down(*args, **kwargs):
+        raise MilvusException(message="proxy timed out")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(type(client), "list_aliases", down)
+        with pytest.raises(QabotError, match="proxy timed out"):
+            remote.rebuild()
+    assert client.has_collection(collection)  # nothing was dropped
+    assert top(remote, GALLANT) is not None
 
 
 def test_the_chat_takes_the_backend_before_its_command(lite, seeds_copy: Path) -> None:
@@ -289,3 +325,7 @@ def test_the_chat_takes_the_backend_before_its_command(lite, seeds_copy: Path) -
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "qabot: 5 documents" in proc.stdout and "Gallant" in proc.stdout
+    from qabot.milvus import store
+    from qabot.milvus.server import client
+
+    assert store.alias_target(client(lite.uri), "chat")  # it was Milvus that answered

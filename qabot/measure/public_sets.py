@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import os
 import re
 import shutil
 from collections.abc import Callable, Iterator
@@ -200,7 +201,15 @@ def run(
     from qabot.search.retrieval import MODES
 
     bench = prepare(name, cache, limit, data)
-    bot = QABot(bench.seeds_dir, bench.index_dir, progress=progress)
+    if os.environ.get("QABOT_BACKEND") == "milvus":  # under its own alias, never the user's
+        from qabot.milvus import MilvusBackend
+
+        backend = MilvusBackend(None, f"qabot_bench_{name}", publish=True)
+        bot = QABot(bench.seeds_dir, bench.index_dir, backend=backend, lazy=True)
+        bot.refresh(progress=progress)
+        bot.load()
+    else:
+        bot = QABot(bench.seeds_dir, bench.index_dir, progress=progress)
     title = name if limit is None else f"{name} (--limit {limit}: not comparable)"
     rep: EvalReport | RetrievalReport
     if bench.queries:

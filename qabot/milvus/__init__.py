@@ -5,9 +5,10 @@ The local index (faiss and BM25 files) is the default and needs nothing started.
 index as the embedding cache and publishes it there (``publish``), and asking reads only
 Milvus (``corpus``). ``server`` reaches the URI, or starts Milvus Lite for ``lite:DIR``.
 
-Only indexing publishes (``qabot index``, the chat's watch, or the first use of a corpus
-that Milvus does not hold yet): a chat or ``qabot ask`` on another machine, with other files
-in its seeds folder, never overwrites what the indexer published.
+Only a backend made with ``publish=True`` publishes (``qabot index``, ``qabot eval
+--benchmark`` under its own alias), besides the first use of a corpus that Milvus does not
+hold yet: a chat or ``qabot ask``, whose seeds folder may hold other files, never overwrites
+what the indexer published.
 """
 
 from __future__ import annotations
@@ -30,19 +31,22 @@ BACKENDS = ("local", "milvus")
 URI_ENV = "QABOT_MILVUS_URI"
 COLLECTION_ENV = "QABOT_MILVUS_COLLECTION"  # the alias clients read: several corpora, one cluster
 T = TypeVar("T")
+PENDING_REBUILD = ".milvus-rebuild"  # in the local index folder: a rebuild to publish
 
 
 class MilvusBackend:
     """One Milvus URI and the qabot corpus there: alias ``name``, else $QABOT_MILVUS_COLLECTION,
     else ``qabot``."""
 
-    def __init__(self, uri: str | None, name: str | None = None) -> None:
+    def __init__(self, uri: str | None, name: str | None = None, publish: bool = False) -> None:
         uri = uri or os.environ.get(URI_ENV, "")
         if not uri:
             raise QabotError("the milvus backend needs --milvus-uri URI (or $QABOT_MILVUS_URI)")
         self.uri = uri
         self.name = name or os.environ.get(COLLECTION_ENV) or "qabot"
+        self.publishes = publish
         self.connection = Connection.open(uri)
+        self.closed = False
         self.last: PublishReport | None = None  # what the last publish did
 
     @property
@@ -82,6 +86,10 @@ class MilvusBackend:
         was rebuilt (its paragraphs may differ even where the files did not)."""
         from qabot.index.build import update_index
 
+        if not self.publishes and self.holds_corpus():
+            raise QabotError(
+                "this qabot only asks Milvus; publish the seeds with qabot index --backend milvus"
+            )
         report = update_index(seeds_dir, index_dir, rebuild=rebuild, progress=progress)
         self.publish(index_dir, rebuild=rebuild or bool(report.rebuilt_reason), progress=progress)
         return report
@@ -95,23 +103,36 @@ class MilvusBackend:
         from qabot.index.load import load_index
         from qabot.milvus.publish import publish
 
+        # a local rebuild not yet published (Milvus was down) is published as a rebuild
+        pending = index_dir / PENDING_REBUILD
         with index_lock(index_dir):
+            if rebuild:
+                pending.touch()
             index = load_index(index_dir)
             self.last = guard(
-                lambda: publish(self.client, index, self.name, rebuild=rebuild, progress=progress),
+                lambda: publish(
+                    self.client, index, self.name, rebuild=pending.exists(), progress=progress
+                ),
                 self.uri,
             )
+            pending.unlink(missing_ok=True)
         return self.last
 
     def close(self) -> None:
-        self.connection.close()
+        if not self.closed:
+            self.closed = True
+            self.connection.close()
 
 
-def backend_named(kind: str, uri: str | None) -> MilvusBackend | None:
-    """The Milvus backend at ``uri`` for ``milvus``; None for ``local``."""
+def backend_named(
+    kind: str | MilvusBackend, uri: str | None, publish: bool
+) -> MilvusBackend | None:
+    """The Milvus backend at ``uri`` for ``milvus`` (or the one given); None for ``local``."""
+    if isinstance(kind, MilvusBackend):
+        return kind
     if kind not in BACKENDS:
         raise QabotError(f"the backend is local or milvus, not {kind!r}")
-    return MilvusBackend(uri) if kind == "milvus" else None
+    return MilvusBackend(uri, publish=publish) if kind == "milvus" else None
 
 
 def guard(call: Callable[[], T], uri: str) -> T:

@@ -82,7 +82,8 @@ class _Rows:
             )
             with self.lock:
                 for pid in part:
-                    self.paragraphs[pid] = GAP
+                    self.paragraphs[pid] = self.paragraphs.get(pid, GAP)
+                    self.paragraphs.move_to_end(pid)  # the newest: never evicted by this fetch
                 for r in rows:
                     pid, k = int(r["pid"]), int(r["k"])
                     vector = np.asarray(r["dense"], dtype=np.float32)
@@ -113,6 +114,7 @@ class _Rows:
     def vector(self, pid: int) -> np.ndarray:
         with self.lock:
             if pid in self.vectors:
+                self.paragraphs.move_to_end(pid)
                 return self.vectors[pid]
         self.fetch([pid], sentences=False)
         with self.lock:
@@ -123,6 +125,7 @@ class _Rows:
     def sentence(self, pid: int, k: int) -> np.ndarray:
         with self.lock:
             if (pid, k) in self.sentences:
+                self.paragraphs.move_to_end(pid)
                 return self.sentences[(pid, k)]
         self.fetch([pid])
         with self.lock:

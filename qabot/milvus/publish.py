@@ -22,6 +22,7 @@ slightly from rank-bm25's until ``--rebuild``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -106,13 +107,15 @@ def _current(client: Any, index: CorpusIndex, name: str) -> tuple[str, _State | 
     if not current:
         return "", None, "no Milvus collection yet"
     meta = store.meta_name(current)
+    if not client.has_collection(meta) or not client.has_collection(current):
+        return current, None, "part of it is gone"
     try:
         store.loaded(client, meta, current)
         head = store.read_head(client, meta)
         state = _State(
             head, store.blob(client, meta, head, "manifest"), store.blob(client, meta, head, "docs")
         )
-    except (QabotError, MilvusException) as exc:  # a description gone or garbled: rebuild
+    except QabotError as exc:  # a description missing or garbled (a passing failure raises)
         return current, None, f"its description is unreadable ({exc})"
     m = index.manifest
     if head.format != store.FORMAT or head.model != m.model or head.dimension != m.dimension:
@@ -146,6 +149,7 @@ def _rebuild(
     client.load_collection(collection)
     if old:
         client.alter_alias(collection, name)
+        _mark_replaced(client, old)  # bots still on it reopen at their next question
         _drop(client, old)
     else:
         client.create_alias(collection, name)
@@ -191,7 +195,8 @@ def _update(
     client.flush(collection)
     head.retired = []
     store.write_head(client, meta, head)
-    client.delete(meta, filter=f'key like "%/{old_version}/%"')
+    # the previous version's blobs stay: a bot opened on it may still read them lazily
+    client.delete(meta, filter=f'key like "%/{old_version - 1}/%"')
     return PublishReport(collection, "", inserted, removed, rows)
 
 
@@ -299,6 +304,15 @@ def _orphans(client: Any, name: str, current: str) -> set[str]:
         and c != current
         and not store.aliased(client, c)
     }
+
+
+def _mark_replaced(client: Any, collection: str) -> None:
+    """Give the replaced generation's head a version no bot opened it at."""
+    meta = store.meta_name(collection)
+    with contextlib.suppress(QabotError, MilvusException):
+        head = store.read_head(client, meta)
+        head.version = -1
+        store.write_head(client, meta, head)
 
 
 def _drop(client: Any, collection: str) -> None:

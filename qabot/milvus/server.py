@@ -2,12 +2,12 @@
 
 ``lite:DIR`` starts Milvus Lite (the ``milvus-lite`` package: an embedded server) with its
 data in ``DIR``, on 127.0.0.1 only (it binds every interface unless told) and a free port,
-and stops it by its process id when qabot is done. ``DIR/qabot-lite.json`` records the
-running server (process id, port), so that a second qabot on the same ``DIR`` (the chat and
-a ``qabot ask`` beside it) uses it rather than failing on Milvus Lite's lock on its folder;
-only the qabot that started it stops it. Its log is ``DIR/milvus-lite.log``. Any other URI
-(``http://host:19530``, a cluster's proxy) is used as it is. One connection per URI is shared
-within a process. Failures to reach it are one line, never a traceback.
+and stops it by its process id when qabot is done. Its log is ``DIR/milvus-lite.log``, and
+``DIR/qabot-lite.json`` records the running server (process id, port): Milvus Lite locks
+its folder, so a second qabot on the same ``DIR`` is told which process holds it and the
+URI to use instead. Any other URI (``http://host:19530``, a cluster's proxy) is used as it
+is. One connection per URI is shared within a process. Failures to reach it are one line,
+never a traceback.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def _reason(exc: BaseException) -> str:
 class LiteServer:
     """A Milvus Lite process; ``stop`` ends it by its process id if this qabot started it."""
 
-    process: subprocess.Popen[bytes] | None  # None: another qabot's server, used as it is
+    process: subprocess.Popen[bytes]
     port: int
     data_dir: Path
     stopped: bool = field(default=False)
@@ -77,7 +77,7 @@ class LiteServer:
         return self.data_dir / LOG
 
     def stop(self) -> None:
-        if self.stopped or self.process is None:
+        if self.stopped:
             return
         self.stopped = True
         if self.process.poll() is None:
@@ -109,31 +109,41 @@ def _answers(port: int) -> bool:
         return False
 
 
-def _running(data_dir: Path) -> LiteServer | None:
-    """The server another qabot started on ``data_dir``, if it still runs and answers."""
+def _running(data_dir: Path) -> tuple[int, int] | None:
+    """The process id and port of a server another qabot started on ``data_dir``, if it
+    still runs and answers."""
     try:
         record = json.loads((data_dir / RECORD).read_text(encoding="utf-8"))
         pid, port = int(record["pid"]), int(record["port"])
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if b"milvus_lite" not in cmdline or str(data_dir).encode() not in cmdline:
+    if not any(b"milvus_lite" in part for part in cmdline) or str(data_dir).encode() not in cmdline:
         return None
-    return LiteServer(None, port, data_dir) if _answers(port) else None
+    return (pid, port) if _answers(port) else None
 
 
 def start_lite(data_dir: Path, wait_seconds: float = START_SECONDS) -> LiteServer:
-    """Milvus Lite on loopback with its data in ``data_dir``: the one already running there,
-    or one started now (and waited for until it answers)."""
+    """Milvus Lite started on loopback with its data in ``data_dir``, once it answers."""
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise QabotError(f"cannot use {data_dir} for Milvus Lite's data: {exc.strerror}") from exc
     running = _running(data_dir)
     if running is not None:
-        return running
+        pid, port = running
+        raise QabotError(
+            f"Milvus Lite's data in {data_dir} is in use by process {pid} (another qabot?): "
+            f"use --milvus-uri http://127.0.0.1:{port} while it runs"
+        )
     port = free_port()
-    command = [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(data_dir)]
+    # SIGINT makes Milvus Lite close its data cleanly; a qabot started with SIGINT ignored
+    # (a background job) would pass that on, so the handler is put back first
+    start = (
+        "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from milvus_lite.cmdline import main; sys.exit(main())"
+    )
+    command = [sys.executable, "-c", start, "server", "--data-dir", str(data_dir)]
     command += ["--host", "127.0.0.1", "--port", str(port)]
     try:
         with (data_dir / LOG).open("wb") as log:
@@ -194,6 +204,8 @@ class Connection:
     def open(cls, uri: str) -> Connection:
         with cls._lock:
             made = cls._shared.get(uri)
+            if made and made.server and made.server.process.poll() is not None:
+                made = None  # its Milvus Lite died: start another
             if made is None:
                 made = cls._shared[uri] = cls(uri)
                 atexit.register(made.stop)  # a Lite server never outlives qabot's exit
