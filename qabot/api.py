@@ -241,13 +241,7 @@ class QABot:
     def _use(self, index: CorpusIndex) -> None:
         from qabot.search.retrieval import Retriever
 
-        retriever = Retriever(index)
-        if self._milvus is not None:
-            from qabot.milvus.corpus import MilvusCorpus, MilvusRetriever
-
-            if not isinstance(index, MilvusCorpus):
-                raise QabotError("the milvus backend answers from Milvus, not a local index")
-            retriever = MilvusRetriever(index)
+        retriever = self._milvus.retriever(index) if self._milvus else Retriever(index)
         self._loaded = _Loaded(index, retriever, self.answerer_kind)
 
     def _state(self, fresh: bool = False) -> _Loaded:

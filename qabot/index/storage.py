@@ -94,8 +94,7 @@ def write_corpus(
                     p.kind,
                     p.text,
                     json.dumps(list(p_terms)),
-                    json.dumps([[s.start, s.end] for s in p.sentences]),
-                    json.dumps([[e.start, e.end, e.label] for e in p.entities]),
+                    *map(json.dumps, paragraph_spans(p)),
                 )
                 for pid, (p, p_terms) in enumerate(zip(paragraphs, terms, strict=True))
             ),
@@ -338,6 +337,28 @@ class TermsView(Sequence[list[str]]):
 
 def _paragraph(row: tuple) -> Paragraph:
     doc, number, start, end, kind, text, sentences, entities = row
+    return paragraph_of(
+        doc, number, start, end, kind, text, json.loads(sentences), json.loads(entities)
+    )
+
+
+def paragraph_spans(p: Paragraph) -> tuple[list[list[int]], list[list[int | str]]]:
+    """A paragraph's sentence and entity spans as kept on disk (JSON lists), here and in
+    Milvus (``qabot.milvus.store``)."""
+    return [[s.start, s.end] for s in p.sentences], [[e.start, e.end, e.label] for e in p.entities]
+
+
+def paragraph_of(
+    doc: str,
+    number: int,
+    start: int,
+    end: int,
+    kind: str,
+    text: str,
+    sentences: Sequence[Sequence[Any]],
+    entities: Sequence[Sequence[Any]],
+) -> Paragraph:
+    """The paragraph that ``paragraph_spans`` and its other fields were kept from."""
     return Paragraph(
         doc,
         number,
@@ -345,6 +366,6 @@ def _paragraph(row: tuple) -> Paragraph:
         end,
         text,
         kind,
-        tuple(Sentence(s, e) for s, e in json.loads(sentences)),
-        tuple(Entity(s, e, label) for s, e, label in json.loads(entities)),
+        tuple(Sentence(s, e) for s, e in sentences),
+        tuple(Entity(s, e, label) for s, e, label in entities),
     )

@@ -23,7 +23,7 @@ from qabot.milvus.server import Connection
 
 if TYPE_CHECKING:
     from qabot.index.model import CorpusIndex, IndexReport
-    from qabot.milvus.corpus import MilvusCorpus
+    from qabot.milvus.corpus import MilvusCorpus, MilvusRetriever
     from qabot.milvus.publish import PublishReport
     from qabot.records import Progress
 
@@ -57,6 +57,14 @@ class MilvusBackend:
         from qabot.milvus.corpus import MilvusCorpus
 
         return guard(lambda: MilvusCorpus.open(self.client, self.name, self.uri), self.uri)
+
+    def retriever(self, corpus: CorpusIndex) -> MilvusRetriever:
+        """Retrieval in Milvus over ``corpus``, which must be one ``open`` returned."""
+        from qabot.milvus.corpus import MilvusCorpus, MilvusRetriever
+
+        if not isinstance(corpus, MilvusCorpus):
+            raise QabotError("the milvus backend answers from Milvus, not a local index")
+        return MilvusRetriever(corpus)
 
     def holds_corpus(self) -> bool:
         """Whether Milvus has this corpus's alias (published before)."""

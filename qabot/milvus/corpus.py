@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import json
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,7 +37,6 @@ from qabot.errors import QabotError
 from qabot.index.model import CorpusIndex, Manifest
 from qabot.milvus import guard, store
 from qabot.records import Hit, Paragraph
-from qabot.search import ranking
 from qabot.search.retrieval import MODES, Query, Retriever
 
 CACHE_PARAGRAPHS = 20_000
@@ -344,31 +343,22 @@ class MilvusRetriever(Retriever):
         bm25_job = _POOL.submit(self._bm25, query, depth) if mode != "dense" else None
         dense = rows.call(dense_job.result) if dense_job else []
         bm25 = rows.call(bm25_job.result) if bm25_job else []
-        dense_scores, bm25_scores = dict(dense), dict(bm25)
-        dense_rank = ranking.ranks([pid for pid, _ in dense])
-        bm25_rank = ranking.ranks([pid for pid, _ in bm25])
-        fused = ranking.rrf((bm25_rank, dense_rank), self.config.rrf_k)
-        order = sorted(fused, key=lambda pid: (-fused[pid], -dense_scores.get(pid, -1.0)))[:k]
+        # fused as the local retriever fuses; a paragraph only BM25 found scores the cosine
+        # of its own vector, which the BM25 search returned with it
+        vectors = {pid: vector for pid, _, vector in bm25}
+        hits = self._fuse(
+            query,
+            defaultdict(float, {pid: score for pid, score, _ in bm25}),
+            [pid for pid, _, _ in bm25],
+            dict(dense),
+            [pid for pid, _ in dense],
+            vectors.__getitem__,
+        )[:k]
+        order = [h.paragraph_id for h in hits]
         if for_answer:
             rows.fetch([*order, *(pid + 1 for pid in order)])
         else:
             rows.fetch(order, sentences=False)
-        hits = []
-        for pid in order:
-            score = dense_scores.get(pid)
-            if score is None:
-                score = float(rows.vector(pid) @ query.vector)
-            hits.append(
-                Hit(
-                    pid,
-                    fused[pid],
-                    bm25_scores.get(pid, 0.0),
-                    score,
-                    bm25_rank.get(pid),
-                    dense_rank.get(pid),
-                )
-            )
-        hits.sort(key=lambda h: (-h.fused, -h.dense))
         return hits
 
     def _dense(self, query: Query, depth: int) -> list[tuple[int, float]]:
@@ -394,7 +384,7 @@ class MilvusRetriever(Retriever):
                 out[tid] = out.get(tid, 0.0) + weight * idf[term]
         return out
 
-    def _bm25(self, query: Query, depth: int) -> list[tuple[int, float]]:
+    def _bm25(self, query: Query, depth: int) -> list[tuple[int, float, np.ndarray]]:
         sparse = self.sparse_query(query.terms)
         if not sparse:
             return []
@@ -405,10 +395,14 @@ class MilvusRetriever(Retriever):
             anns_field="sparse",
             limit=depth,
             filter=self.index.head.visible(),
-            output_fields=["pid"],
+            output_fields=["pid", "dense"],
             search_params={"metric_type": "IP"},
         )[0]
-        return [(int(h["entity"]["pid"]), float(h["distance"])) for h in found if h["distance"] > 0]
+        return [
+            (int(h["entity"]["pid"]), float(h["distance"]), np.asarray(h["entity"]["dense"]))
+            for h in found
+            if h["distance"] > 0
+        ]
 
     def docs_with(self, term: str) -> set[str]:
         if term not in self.bm25.idf:

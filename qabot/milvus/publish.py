@@ -32,7 +32,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from pymilvus.exceptions import MilvusException
 
 from qabot.errors import QabotError
@@ -175,9 +174,9 @@ def _update(
         for d in index.doc_paragraphs
         if d not in old_files or old_files[d] != new_files[d].sha256 or d not in ranges
     ]
-    # a file that changed into one with no paragraphs is not among the inserted ones
+    # every replaced document: also one that changed into one with no paragraphs, which is
+    # not among the inserted ones
     removed = [d for d in ranges if d not in new_files or old_files.get(d) != new_files[d].sha256]
-    removed += [d for d in inserted if d in ranges and d not in removed]
     new_ranges, rows = _insert(
         client, collection, index, inserted, head.next_pid, head.avgdl, progress, upsert=True
     )
@@ -239,33 +238,13 @@ def _insert(
 
 def _rows(index: CorpusIndex, local: int, pid: int, avgdl: float) -> list[dict[str, Any]]:
     p = index.paragraphs[local]
-    vector = np.asarray(index.paragraph_vectors.reconstruct(local), dtype=np.float32)
-    terms = index.paragraph_terms[local]
-    out = [
-        {
-            "id": pid * store.ROW_STRIDE,
-            "pid": pid,
-            "k": -1,
-            "doc": p.doc,
-            "dense": vector.tolist(),
-            "sparse": bm25_part(terms, avgdl),
-            "para": store.paragraph_json(p),
-        }
-    ]
+    vector = index.paragraph_vectors.reconstruct(local)
+    sparse = bm25_part(index.paragraph_terms[local], avgdl)
+    out = [store.row(pid, -1, p.doc, vector, sparse, store.paragraph_json(p))]
     # a one-sentence paragraph's vector serves as its sentence's, as in the local index
     for k in range(len(p.sentences) if len(p.sentences) > 1 else 0):
-        row = index.sentence_row(local, k)
-        out.append(
-            {
-                "id": pid * store.ROW_STRIDE + k + 1,
-                "pid": pid,
-                "k": k,
-                "doc": p.doc,
-                "dense": np.asarray(index.sentence_vectors[row], dtype=np.float32).tolist(),
-                "sparse": dict(store.PLACEHOLDER),
-                "para": {},
-            }
-        )
+        vector = index.sentence_vectors[index.sentence_row(local, k)]
+        out.append(store.row(pid, k, p.doc, vector))
     return out
 
 

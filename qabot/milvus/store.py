@@ -24,7 +24,11 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 from qabot.errors import QabotError
+from qabot.index import storage
+from qabot.records import Paragraph
 
 FORMAT = 1
 DEFAULT_NAME = "qabot"
@@ -192,29 +196,33 @@ def read_head(client: Any, meta: str) -> Head:
         raise QabotError(f"the Milvus collection {meta} has an unreadable head: {exc}") from exc
 
 
-def paragraph_json(p: Any) -> dict[str, Any]:
+def row(
+    pid: int,
+    k: int,
+    doc: str,
+    vector: Any,
+    sparse: dict[int, float] | None = None,
+    para: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A row of a generation: paragraph ``pid``'s own (``k`` = -1, with its BM25 weights and
+    the paragraph) or its sentence ``k``'s."""
     return {
-        "doc": p.doc,
-        "number": p.number,
-        "start": p.start,
-        "end": p.end,
-        "text": p.text,
-        "kind": p.kind,
-        "sentences": [[s.start, s.end] for s in p.sentences],
-        "entities": [[e.start, e.end, e.label] for e in p.entities],
+        "id": pid * ROW_STRIDE + k + 1,
+        "pid": pid,
+        "k": k,
+        "doc": doc,
+        "dense": np.asarray(vector, dtype=np.float32).tolist(),
+        "sparse": sparse or dict(PLACEHOLDER),
+        "para": para or {},
     }
 
 
-def paragraph_from_json(data: dict[str, Any]) -> Any:
-    from qabot.records import Entity, Paragraph, Sentence
+def paragraph_json(p: Paragraph) -> dict[str, Any]:
+    """A paragraph row's ``para``: its fields, and its spans as the local index keeps them."""
+    sentences, entities = storage.paragraph_spans(p)
+    return {"doc": p.doc, "number": p.number, "start": p.start, "end": p.end, "kind": p.kind,
+            "text": p.text, "sentences": sentences, "entities": entities}  # fmt: skip
 
-    return Paragraph(
-        data["doc"],
-        data["number"],
-        data["start"],
-        data["end"],
-        data["text"],
-        data["kind"],
-        tuple(Sentence(s, e) for s, e in data["sentences"]),
-        tuple(Entity(s, e, label) for s, e, label in data["entities"]),
-    )
+
+def paragraph_from_json(data: dict[str, Any]) -> Paragraph:
+    return storage.paragraph_of(**data)

@@ -12,6 +12,7 @@ known nicknames ("Bibi") through a small alias table. The tuning constants are a
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from importlib import resources
@@ -243,18 +244,22 @@ class Retriever:
     def _fuse(
         self,
         query: Query,
-        bm25_scores: np.ndarray,
+        bm25_scores: np.ndarray | Mapping[int, float],
         bm25_order: list[int],
         dense_scores: dict[int, float],
         dense_order: list[int],
+        vector_of: Callable[[int], np.ndarray] | None = None,
     ) -> list[Hit]:
-        """Reciprocal-rank fusion of the two rankings, best first."""
+        """Reciprocal-rank fusion of the two rankings, best first. A paragraph that only
+        BM25 found scores its own vector's cosine (``vector_of``: where that vector is read;
+        the index's vectors by default)."""
+        vector_of = vector_of or self.index.paragraph_vectors.reconstruct
         bm25_rank, dense_rank = ranking.ranks(bm25_order), ranking.ranks(dense_order)
         hits: list[Hit] = []
         for pid, fused in ranking.rrf((bm25_rank, dense_rank), self.config.rrf_k).items():
             dense = dense_scores.get(pid)
             if dense is None:
-                dense = float(self.index.paragraph_vectors.reconstruct(pid) @ query.vector)
+                dense = float(vector_of(pid) @ query.vector)
             hits.append(
                 Hit(
                     pid,

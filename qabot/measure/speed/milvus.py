@@ -48,8 +48,8 @@ def bench_milvus(real: RealData, n: int, rows: list[Row], out: dict) -> None:
             kind, _, nprobe = store.dense_index(n)
             t0 = time.perf_counter()
             for lo in range(0, n, BATCH):
-                c.insert("bench", [_row(i, x[i], bm25_part(corpus[i], avgdl)) for i in
-                                   range(lo, min(n, lo + BATCH))])  # fmt: skip
+                c.insert("bench", [store.row(i, -1, "", x[i], bm25_part(corpus[i], avgdl))
+                                   for i in range(lo, min(n, lo + BATCH))])  # fmt: skip
             c.flush("bench")
             inserted = time.perf_counter() - t0
             c.load_collection("bench")  # builds the indexes
@@ -82,13 +82,6 @@ def bench_milvus(real: RealData, n: int, rows: list[Row], out: dict) -> None:
             "qabot local hybrid core", out.get("hybrid_ms"), h50, "ms"),
         Row(name, "Milvus Lite hybrid p95", "", None, h95, "ms"),
     ]  # fmt: skip
-
-
-def _row(i: int, vector: np.ndarray, sparse: dict[int, float]) -> dict[str, Any]:
-    from qabot.milvus import store
-
-    return {"id": i * store.ROW_STRIDE, "pid": i, "k": -1, "doc": "", "dense": vector.tolist(),
-            "sparse": sparse, "para": {}}  # fmt: skip
 
 
 def _searches(
