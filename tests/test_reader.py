@@ -63,7 +63,7 @@ def test_the_int8_reader_agrees_with_the_trained_weights(reader: Reader, bot) ->
     from safetensors.torch import load_file
 
     from qabot.answer.reader import WEIGHTS, shipped_folder
-    from qabot.train.loop import torch_logits
+    from qabot.train.heldout import torch_logits
     from qabot.train.model import build, load_trainable
 
     model = build(0)

@@ -12,8 +12,10 @@ import pytest
 
 from qabot.answer.reader_inputs import WindowMaker, token_span
 from qabot.measure.metrics import normalize_answer as normalize
+from qabot.train import snapshots
 from qabot.train.batches import Plan, collate, make_group
 from qabot.train.examples import SETS, TrainQuestion, data_root
+from qabot.train.heldout import read_evals
 from qabot.train.loop import TrainConfig, Trainer, learning_rates, plans
 from qabot.train.perturb import perturbed_questions, swaps
 
@@ -213,6 +215,44 @@ def test_a_longer_run_goes_on_from_a_shorter_ones_checkpoint_when_it_shares_its_
     other = TrainConfig(epochs=1.5, **{**base, "cycle": None})
     Trainer(questions, tmp_path / "run", other, said.append).run()
     assert any("starting anew" in m for m in said)
+
+
+def test_the_reader_trained_is_the_mean_of_the_weights_that_end_its_last_cycles(tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from qabot.train.model import trainable_state
+
+    questions = _questions(16)  # 4 steps an epoch, a cycle of 2: cycles end at 2, 4 and 6
+    config = TrainConfig(
+        epochs=1.5, cycle=0.5, average=2, batch_questions=4, checkpoint_every=1, eval_every=99
+    )
+    run = tmp_path / "run"
+    model = Trainer(questions, run, config, say=lambda m: None).run()
+    assert sorted(p.name for p in run.glob("snapshot-*")) == [
+        "snapshot-4.safetensors",
+        "snapshot-6.safetensors",
+    ]
+    four, six = (
+        load_file(str(run / "snapshot-4.safetensors")),
+        load_file(str(run / "snapshot-6.safetensors")),
+    )
+    mean = trainable_state(model)
+    assert set(mean) == set(six)
+    assert any(not torch.equal(four[k], six[k]) for k in six)
+    for name, value in six.items():
+        assert torch.allclose(mean[name], (four[name] + value) / 2, atol=1e-6), name
+    # run again at its end: the same mean, its check logged once
+    again = Trainer(questions, run, config, say=lambda m: None).run()
+    assert all(torch.equal(trainable_state(again)[k], mean[k]) for k in mean)
+    assert [e.get("averaged") for e in read_evals(run)].count([4, 6]) == 1
+
+
+def test_a_run_cut_short_averages_the_cycles_it_reached_and_its_last_step():
+    assert snapshots.wanted(total=6, cycle=2, last=5, average=2) == [4, 5]
+    assert snapshots.wanted(total=6, cycle=2, last=6, average=3) == [2, 4, 6]
+    assert snapshots.wanted(total=6, cycle=None, last=6, average=3) == [6]
+    assert snapshots.wanted(total=6, cycle=2, last=1, average=3) == [1]
 
 
 def test_learning_rates_warm_up_and_decay_once_a_cycle():

@@ -33,6 +33,7 @@ def train_reader(
     from qabot.ingest.embedding import model_id
     from qabot.paths import cache_dir
     from qabot.train import calibrate, examples, export
+    from qabot.train.heldout import read_evals
     from qabot.train.loop import TrainConfig, Trainer
 
     config = config or TrainConfig()
@@ -72,7 +73,7 @@ def train_reader(
             "training_minutes": _training_minutes(state),
             "minutes_this_command": round(minutes, 1),
             "losses_last_100": _tail_loss(state),
-            "held_out_evals": _evals(run),
+            "held_out_evals": read_evals(run),
         },
         "held_out": cal.report,
     }
@@ -99,10 +100,3 @@ def _tail_loss(state: dict) -> float | None:
 
 def _training_minutes(state: dict) -> float | None:
     return round(state.get("seconds", 0.0) / 60, 1) if state else None
-
-
-def _evals(run: Path) -> list[dict]:
-    path = run / "eval.jsonl"
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]

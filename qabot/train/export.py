@@ -52,6 +52,22 @@ def _stopped(config: dict[str, Any]) -> str:
     return f" (stopped at --max-steps {steps})" if steps else ""
 
 
+def _step(check: dict[str, Any]) -> str:
+    steps = check.get("averaged")
+    return f"mean of {', '.join(map(str, steps))}" if steps else str(check["step"])
+
+
+def _average(config: dict[str, Any]) -> str:
+    n = config.get("average", 1)
+    if n <= 1:
+        return ""
+    return f"""
+
+The weights written are the mean of the weights at the ends of the last {n} learning-rate
+cycles (`qabot/train/snapshots.py`; SWA, Izmailov et al. 2018): each cycle ends at learning
+rate zero, and their mean reads better on held-out questions than any one of them."""
+
+
 def _cycles(config: dict[str, Any]) -> str:
     warm = f"{config['warmup']:.0%} linear warm-up then linear decay"
     cycle = config.get("cycle")
@@ -65,7 +81,7 @@ def write_card(out: Path, facts: dict[str, Any], thresholds: Thresholds) -> None
     c = t["config"]
     held = facts["held_out"]
     evals = "\n".join(
-        f"| {e['step']} | {e['f1_gold_passage']} | {e['no_answer_accuracy']} "
+        f"| {_step(e)} | {e['f1_gold_passage']} | {e['no_answer_accuracy']} "
         f"| {e.get('answer_removed_refused', '–')} | {e.get('perturbed_refused', '–')} |"
         for e in t["held_out_evals"]
     )
@@ -112,7 +128,7 @@ rate {c["lr"]}, {_cycles(c)}, weight decay
 epochs of which {t.get("steps")} steps ran{_stopped(c)},
 windows of {c["window"]["max_tokens"]} tokens (stride {c["window"]["stride"]}), seed
 {c["seed"]}, CPU. Training time: {t["training_minutes"]} min. Mean loss over the last
-100 steps: {t["losses_last_100"]}.
+100 steps: {t["losses_last_100"]}.{_average(c)}
 
 Held-out checks during training (300 questions; F1 with the gold passage alone; share of
 readings on the right side of no-answer at margin 0, with and without the gold passage;

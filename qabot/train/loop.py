@@ -18,11 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from qabot.answer.reader_inputs import NEG, WindowConfig, WindowMaker, decode
-from qabot.measure.metrics import token_f1 as f1
+from qabot.answer.reader_inputs import NEG, WindowConfig, WindowMaker
+from qabot.train import snapshots
 from qabot.train.batches import Group, Plan, collate, make_group
 from qabot.train.examples import TrainQuestion
-from qabot.train.perturb import perturbed_questions, swaps
+from qabot.train.heldout import evaluate, read_evals
+from qabot.train.perturb import swaps
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,9 @@ class TrainConfig:
     # entity of the same kind that it never mentions, no answer.
     perturbed: float = 0.5
     perturbed_from: float = 1.5
+    # The reader written is the mean of the weights at the ends of the last this many cycles
+    # (``snapshots``); 1: the weights at the last step.
+    average: int = 1
     seed: int = 13
     checkpoint_every: int = 100  # steps
     eval_every: int = 1000
@@ -308,6 +312,7 @@ class Trainer:
         model.train()
         started, done_rows = time.perf_counter(), 0
         epoch_plans: dict[int, list[list[Plan]]] = {}
+        ends = set(snapshots.cycle_ends(self.total_steps, self._cycle_steps()))
         while step < last:
             epoch, k = divmod(step, self.steps_per_epoch)
             if epoch not in epoch_plans:
@@ -330,6 +335,9 @@ class Trainer:
                 self.losses.append(round(float(loss.detach()), 4))
                 done_rows += batch.rows
             step += 1
+            if step in ends or step == last:
+                snapshots.save(model, self.folder, step)
+                snapshots.prune(self.folder, self._averaged(step))
             if step % self.config.checkpoint_every == 0 or step == last:
                 self._save(model, opt, step)
                 rate = done_rows / (time.perf_counter() - started)
@@ -341,7 +349,20 @@ class Trainer:
             if step % self.config.eval_every == 0 or step == last:
                 self._log_eval(model, step)
                 model.train()
+        steps = self._averaged(last)
+        if len(steps) > 1:
+            snapshots.average_into(model, self.folder, steps)
+            if not any(e.get("averaged") == steps for e in read_evals(self.folder)):
+                self._log_eval(model, last, {"averaged": steps})
         return model
+
+    def _cycle_steps(self) -> int | None:
+        cycle = self.config.cycle
+        return None if cycle is None else max(1, int(cycle * self.steps_per_epoch))
+
+    def _averaged(self, last: int) -> list[int]:
+        """The snapshot steps whose mean a run stopped at ``last`` gives."""
+        return snapshots.wanted(self.total_steps, self._cycle_steps(), last, self.config.average)
 
     def _groups(self, batch: list[Plan]) -> list[Group]:
         out = []
@@ -351,9 +372,9 @@ class Trainer:
                 out.append(g)
         return out
 
-    def _log_eval(self, model: Any, step: int) -> None:
-        scores = evaluate(model, self.held, self.maker)
-        scores["step"] = step
+    def _log_eval(self, model: Any, step: int, extra: dict[str, Any] | None = None) -> None:
+        scores: dict[str, Any] = {**evaluate(model, self.held, self.maker), "step": step}
+        scores.update(extra or {})
         with (self.folder / "eval.jsonl").open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(scores) + "\n")
         self.say(f"held-out at step {step}: {scores}")
@@ -362,64 +383,3 @@ class Trainer:
 def _named_trainable(model: Any) -> list[tuple[str, Any]]:
     out = [(n, p) for n, p in model.bert.named_parameters() if p.requires_grad]
     return out + [(f"qa_outputs.{n}", p) for n, p in model.qa_outputs.named_parameters()]
-
-
-def torch_logits(model: Any, windows: list[Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end logits of ``windows`` (padded to the longest), without gradients."""
-    import torch
-
-    width = max(len(w.ids) for w in windows)
-    ids = np.zeros((len(windows), width), dtype=np.int64)
-    types = np.zeros_like(ids)
-    mask = np.zeros_like(ids)
-    for r, w in enumerate(windows):
-        ids[r, : len(w.ids)] = w.ids
-        types[r, : len(w.ids)] = w.type_ids
-        mask[r, : len(w.ids)] = 1
-    with torch.no_grad():
-        s, e = model(torch.from_numpy(ids), torch.from_numpy(types), torch.from_numpy(mask))
-    return s.numpy(), e.numpy()
-
-
-def evaluate(model: Any, held: list[TrainQuestion], maker: WindowMaker) -> dict[str, float]:
-    """Held-out F1 with the gold passage alone; how the no-answer score separates the gold
-    passage beside negatives from negatives alone (share ordered right, margin 0); and the
-    shares of gold passages with their answer cut out, and of changed questions over their
-    gold passage, that it refuses (margin 0)."""
-    model.eval()
-    f1s, right = [], 0
-    pairs = refused = cuts = changed_refused = changed = 0
-    for q, changed_q in zip(held, perturbed_questions(held), strict=True):
-        if changed_q is not None:
-            ws4 = maker.windows(changed_q, [q.context])
-            s4, e4 = torch_logits(model, ws4)
-            changed_refused += int(decode(ws4, s4, e4, maker.config).margin <= 0)
-            changed += 1
-        golds = [q.context[a:b] for a, b in q.answers]
-        ws = maker.windows(q.question, [q.context])
-        s, e = torch_logits(model, ws)
-        r = decode(ws, s, e, maker.config)
-        f1s.append(f1(q.context[r.spans[0].start : r.spans[0].end], golds) if r.spans else 0.0)
-        rest = q.without_answer()
-        if rest is not None:
-            cut = maker.windows(q.question, [rest])
-            s3, e3 = torch_logits(model, cut)
-            refused += int(decode(cut, s3, e3, maker.config).margin <= 0)
-            cuts += 1
-        if q.negatives:
-            negs = list(q.negatives[:2])
-            with_gold = maker.windows(q.question, [q.context, *negs])
-            without = maker.windows(q.question, negs)
-            s1, e1 = torch_logits(model, with_gold)
-            s2, e2 = torch_logits(model, without)
-            m1 = decode(with_gold, s1, e1, maker.config).margin
-            m2 = decode(without, s2, e2, maker.config).margin
-            right += int(m1 > 0) + int(m2 <= 0)
-            pairs += 2
-    return {
-        "f1_gold_passage": round(100 * float(np.mean(f1s)), 2) if f1s else 0.0,
-        "no_answer_accuracy": round(100 * right / pairs, 2) if pairs else 0.0,
-        "answer_removed_refused": round(100 * refused / cuts, 2) if cuts else 0.0,
-        "perturbed_refused": round(100 * changed_refused / changed, 2) if changed else 0.0,
-        "questions": len(held),
-    }
