@@ -28,7 +28,7 @@ from qabot.train.perturb import swaps
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: float = 2.0
+    epochs: float = 2.5
     # The learning rate warms up and decays linearly once per cycle of this many epochs
     # (None: once over the run). Cycles let a run be extended: a longer run with the same
     # cycle trains the same batches at the same rates up to where the shorter one stopped,
@@ -56,7 +56,7 @@ class TrainConfig:
     perturbed_from: float = 1.5
     # The reader written is the mean of the weights at the ends of the last this many cycles
     # (``snapshots``); 1: the weights at the last step.
-    average: int = 1
+    average: int = 3
     seed: int = 13
     checkpoint_every: int = 100  # steps
     eval_every: int = 1000
