@@ -25,7 +25,7 @@ from qabot.answer.facts import Fact, find, same_value
 from qabot.answer.questions import YES_NO
 from qabot.answer.reader import Reader
 from qabot.answer.reader_inputs import SpanScore
-from qabot.answer.scope import SourceScope
+from qabot.answer.scope import SourceScope, without_source
 from qabot.index.model import CorpusIndex
 from qabot.records import Answer, AnswerSet, Citation, Hit, Paragraph, ShortAnswer
 from qabot.search import tokens
@@ -69,7 +69,7 @@ class SpanAnswerer:
             return AnswerSet([], True, False, "nothing was retrieved for the question")
         paragraphs = self._passages(hits, question)
         texts = [p.text for p in paragraphs]
-        reading = self.reader.read(question, texts)
+        reading = self.reader.read(without_source(question), texts)
         names = [n for n in about[1:] if n]
         spans = [
             s

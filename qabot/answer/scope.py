@@ -16,6 +16,33 @@ SCOPE = re.compile(
     re.I,
 )
 SCOPE_NOISE = {"news", "articl", "report", "stori"}
+# An attribution set off from the question ("…, according to the AP report?", "In the Gantz
+# article, …"): it says where the answer is to be found, not what it is. "according to" is
+# always one; "in/from/per the … report" only when commas set it off, since "What was found in
+# the 2019 report?" asks about the report.
+_SOURCE = (
+    r"(?:the|this|that|an?)\s+[^,?]{1,60}?\s+"
+    r"(?:article|report|story|piece|account|coverage)\b"
+)
+ATTRIBUTION = re.compile(
+    rf"(?:^|,)\s*according\s+to\s+{_SOURCE}"
+    rf"|(?:^|,)\s*(?:in|from|per)\s+{_SOURCE}\s*(?:,|(?=\?\s*$)|$)",
+    re.I,
+)
+
+
+def without_source(question: str) -> str:
+    """``question`` without an attribution of its source, which retrieval has already used
+    (``SourceScope``). The reader was trained to refuse a question that names what its
+    passage does not mention, and a passage does not name the article it is part of."""
+    m = ATTRIBUTION.search(question)
+    if not m:
+        return question
+    rest = (question[: m.start()] + " " + question[m.end() :]).strip(" ,")
+    rest = re.sub(r"\s+(?=[?.!,])", "", re.sub(r"\s{2,}", " ", rest))
+    if not re.search(r"\w", rest):
+        return question
+    return rest[0].upper() + rest[1:]
 
 
 class SourceScope:
