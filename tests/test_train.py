@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -217,42 +218,63 @@ def test_a_longer_run_goes_on_from_a_shorter_ones_checkpoint_when_it_shares_its_
     assert any("starting anew" in m for m in said)
 
 
-def test_the_reader_trained_is_the_mean_of_the_weights_that_end_its_last_cycles(tmp_path):
-    import torch
+def _weights(path: Path, prefix: str = "") -> dict:
     from safetensors.torch import load_file
 
+    return {k[len(prefix) :]: v for k, v in load_file(str(path)).items() if k.startswith(prefix)}
+
+
+def test_the_reader_trained_is_the_mean_of_the_weights_that_end_its_last_cycles(tmp_path):
+    import torch
+
+    from qabot.errors import QabotError
     from qabot.train.model import trainable_state
 
     questions = _questions(16)  # 4 steps an epoch, a cycle of 2: cycles end at 2, 4 and 6
-    config = TrainConfig(
-        epochs=1.5, cycle=0.5, average=2, batch_questions=4, checkpoint_every=1, eval_every=99
-    )
-    run = tmp_path / "run"
-    model = Trainer(questions, run, config, say=lambda m: None).run()
+    base = dict(epochs=1.5, cycle=0.5, average=2, batch_questions=4, eval_every=99)
+    config = TrainConfig(**base, checkpoint_every=1)
+    run, say = tmp_path / "run", lambda m: None
+    trainer = Trainer(questions, run, config, say)
+    mean = trainable_state(trainer.run())
+    assert trainer.averaged == [4, 6]
     assert sorted(p.name for p in run.glob("snapshot-*")) == [
         "snapshot-4.safetensors",
         "snapshot-6.safetensors",
     ]
-    four, six = (
-        load_file(str(run / "snapshot-4.safetensors")),
-        load_file(str(run / "snapshot-6.safetensors")),
-    )
-    mean = trainable_state(model)
-    assert set(mean) == set(six)
+    # the snapshots are the weights at those steps: step 6's checkpoint, and a run stopped at 4
+    four, six = _weights(run / "snapshot-4.safetensors"), _weights(run / "snapshot-6.safetensors")
+    at_six = _weights(run / "checkpoint.safetensors", "model.")
+    Trainer(questions, tmp_path / "four", replace(config, max_steps=4), say).run()
+    at_four = _weights(tmp_path / "four" / "checkpoint.safetensors", "model.")
+    assert set(mean) == set(six) == set(at_six)
     assert any(not torch.equal(four[k], six[k]) for k in six)
     for name, value in six.items():
+        assert torch.equal(value, at_six[name]), name
+        assert torch.allclose(four[name], at_four[name], atol=1e-4), name
         assert torch.allclose(mean[name], (four[name] + value) / 2, atol=1e-6), name
+    # a run killed at step 3 and resumed gives the same mean
+    Trainer(questions, tmp_path / "killed", replace(config, max_steps=3), say).run()
+    resumed = trainable_state(Trainer(questions, tmp_path / "killed", config, say).run())
+    assert all(torch.allclose(resumed[k], mean[k], atol=1e-4) for k in mean)
     # run again at its end: the same mean, its check logged once
-    again = Trainer(questions, run, config, say=lambda m: None).run()
+    again = Trainer(questions, run, config, say).run()
     assert all(torch.equal(trainable_state(again)[k], mean[k]) for k in mean)
     assert [e.get("averaged") for e in read_evals(run)].count([4, 6]) == 1
+    # a snapshot the mean needs is missing: said before any training
+    (run / "snapshot-4.safetensors").unlink()
+    with pytest.raises(QabotError, match=r"lacks the snapshots of steps \[4\]"):
+        Trainer(questions, run, config, say).run()
 
 
-def test_a_run_cut_short_averages_the_cycles_it_reached_and_its_last_step():
+def test_the_mean_takes_the_cycles_a_run_reached_and_its_last_step():
     assert snapshots.wanted(total=6, cycle=2, last=5, average=2) == [4, 5]
     assert snapshots.wanted(total=6, cycle=2, last=6, average=3) == [2, 4, 6]
     assert snapshots.wanted(total=6, cycle=None, last=6, average=3) == [6]
     assert snapshots.wanted(total=6, cycle=2, last=1, average=3) == [1]
+    # a tail of a step or two joins the cycle before it, in the schedule and in the mean
+    assert snapshots.cycle_ends(7902, 1580)[-3:] == [4740, 6320, 7902]
+    rates = learning_rates(TrainConfig(epochs=2.5, cycle=0.5, warmup=0.1), steps_per_epoch=41)
+    assert len(rates) == 102 and rates[-1] < 0.1 * rates.max()
 
 
 def test_learning_rates_warm_up_and_decay_once_a_cycle():

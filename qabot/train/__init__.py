@@ -49,7 +49,8 @@ def train_reader(
         raise QabotError("training data gave no training or no held-out questions")
     say(f"{len(train)} training questions, {len(held)} held out")
     run = work / ("run" if limit is None else f"run-limit{limit}")
-    model = Trainer(questions, run, config, say).run()
+    trainer = Trainer(questions, run, config, say)
+    model = trainer.run()
     base = model_id().split("+")[0]
     # Written beside ``out`` and moved in once calibrated: a run killed before that leaves
     # the reader that was there, never weights with uncalibrated thresholds.
@@ -70,6 +71,7 @@ def train_reader(
             "held_out": len(held),
             "config": asdict(config),
             "steps": state.get("step"),
+            "averaged": trainer.averaged,
             "training_minutes": _training_minutes(state),
             "minutes_this_command": round(minutes, 1),
             "losses_last_100": _tail_loss(state),

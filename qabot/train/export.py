@@ -57,15 +57,15 @@ def _step(check: dict[str, Any]) -> str:
     return f"mean of {', '.join(map(str, steps))}" if steps else str(check["step"])
 
 
-def _average(config: dict[str, Any]) -> str:
-    n = config.get("average", 1)
-    if n <= 1:
+def _average(steps: list[int]) -> str:
+    if len(steps) <= 1:
         return ""
     return f"""
 
-The weights written are the mean of the weights at the ends of the last {n} learning-rate
-cycles (`qabot/train/snapshots.py`; SWA, Izmailov et al. 2018): each cycle ends at learning
-rate zero, and their mean reads better on held-out questions than any one of them."""
+The weights written are the mean of the weights at steps {", ".join(map(str, steps))}, the
+ends of the last learning-rate cycles (`qabot/train/snapshots.py`; SWA, Izmailov et al. 2018):
+each cycle ends at a learning rate near zero. The held-out check of the mean is the table's
+last row."""
 
 
 def _cycles(config: dict[str, Any]) -> str:
@@ -128,7 +128,7 @@ rate {c["lr"]}, {_cycles(c)}, weight decay
 epochs of which {t.get("steps")} steps ran{_stopped(c)},
 windows of {c["window"]["max_tokens"]} tokens (stride {c["window"]["stride"]}), seed
 {c["seed"]}, CPU. Training time: {t["training_minutes"]} min. Mean loss over the last
-100 steps: {t["losses_last_100"]}.{_average(c)}
+100 steps: {t["losses_last_100"]}.{_average(t.get("averaged", []))}
 
 Held-out checks during training (300 questions; F1 with the gold passage alone; share of
 readings on the right side of no-answer at margin 0, with and without the gold passage;

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from qabot.answer.reader_inputs import NEG, WindowConfig, WindowMaker
+from qabot.errors import QabotError
 from qabot.train import snapshots
 from qabot.train.batches import Group, Plan, collate, make_group
 from qabot.train.examples import TrainQuestion
@@ -83,10 +84,8 @@ class TrainConfig:
 def learning_rates(config: TrainConfig, steps_per_epoch: int) -> np.ndarray:
     """The learning rate of every step: per cycle, a linear warm-up then a linear decay."""
     total = max(1, int(config.epochs * steps_per_epoch))
-    length = total if config.cycle is None else max(1, int(config.cycle * steps_per_epoch))
     out = np.zeros(total)
-    for lo in range(0, total, length):
-        n = min(length, total - lo)
+    for lo, n in snapshots.segments(total, cycle_steps(config, steps_per_epoch)):
         warm = max(1, int(config.warmup * n))
         s = np.arange(n)
         if n == warm:
@@ -95,6 +94,11 @@ def learning_rates(config: TrainConfig, steps_per_epoch: int) -> np.ndarray:
         decay = config.lr * np.maximum(0.0, (n - s) / (n - warm))
         out[lo : lo + n] = np.where(s < warm, config.lr * (s + 1) / warm, decay)
     return out
+
+
+def cycle_steps(config: TrainConfig, steps_per_epoch: int) -> int | None:
+    """Steps in a learning-rate cycle; None: one over the whole run."""
+    return None if config.cycle is None else max(1, int(config.cycle * steps_per_epoch))
 
 
 def plans(questions: list[TrainQuestion], config: TrainConfig, epoch: int) -> list[list[Plan]]:
@@ -193,6 +197,8 @@ class Trainer:
         self.maker = WindowMaker(config.window)
         self.steps_per_epoch = math.ceil(len(self.train) / config.batch_questions)
         self.total_steps = max(1, int(config.epochs * self.steps_per_epoch))
+        self.cycle = cycle_steps(config, self.steps_per_epoch)
+        self.averaged: list[int] = []  # the snapshot steps whose mean ``run`` returned
         self.losses: list[float] = []
         self.seconds = 0.0  # training time over every run that reached the last checkpoint
         self._since = time.perf_counter()
@@ -245,6 +251,8 @@ class Trainer:
         state = json.loads(state_file.read_text(encoding="utf-8"))
         if not self._continues(state):
             self.say(f"checkpoint in {self.folder} is of another configuration: starting anew")
+            snapshots.clear(self.folder)
+            (self.folder / "eval.jsonl").unlink(missing_ok=True)
             return 0
         tensors = load_file(str(weights))
         load_trainable(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
@@ -308,11 +316,18 @@ class Trainer:
         rates = learning_rates(self.config, self.steps_per_epoch)
         last = self.total_steps
         if self.config.max_steps is not None:
-            last = min(last, self.config.max_steps)
+            last = max(step, min(last, self.config.max_steps))
+        lacking = snapshots.missing(self.folder, [s for s in self._averaged(last) if s <= step])
+        if lacking:  # found now, not after hours of training
+            raise QabotError(
+                f"{self.folder}: the checkpoint at step {step} lacks the snapshots of steps "
+                f"{lacking} that the reader averages (TrainConfig.average); train again in "
+                "an empty --work folder"
+            )
         model.train()
         started, done_rows = time.perf_counter(), 0
         epoch_plans: dict[int, list[list[Plan]]] = {}
-        ends = set(snapshots.cycle_ends(self.total_steps, self._cycle_steps()))
+        ends = set(snapshots.cycle_ends(self.total_steps, self.cycle))
         while step < last:
             epoch, k = divmod(step, self.steps_per_epoch)
             if epoch not in epoch_plans:
@@ -350,19 +365,16 @@ class Trainer:
                 self._log_eval(model, step)
                 model.train()
         steps = self._averaged(last)
+        self.averaged = steps
         if len(steps) > 1:
             snapshots.average_into(model, self.folder, steps)
             if not any(e.get("averaged") == steps for e in read_evals(self.folder)):
                 self._log_eval(model, last, {"averaged": steps})
         return model
 
-    def _cycle_steps(self) -> int | None:
-        cycle = self.config.cycle
-        return None if cycle is None else max(1, int(cycle * self.steps_per_epoch))
-
     def _averaged(self, last: int) -> list[int]:
         """The snapshot steps whose mean a run stopped at ``last`` gives."""
-        return snapshots.wanted(self.total_steps, self._cycle_steps(), last, self.config.average)
+        return snapshots.wanted(self.total_steps, self.cycle, last, self.config.average)
 
     def _groups(self, batch: list[Plan]) -> list[Group]:
         out = []

@@ -13,6 +13,7 @@ ones the average needs are kept.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,22 @@ def path(folder: Path, step: int) -> Path:
     return folder / f"{PREFIX}{step}.safetensors"
 
 
+def segments(total: int, cycle: int | None) -> list[tuple[int, int]]:
+    """The learning-rate cycles of a schedule of ``total`` steps, as (first step, steps). A
+    tail shorter than half a cycle joins the cycle before it: a cycle of a step or two would
+    end at the full rate, not at a settled model."""
+    if not cycle or cycle >= total:
+        return [(0, total)]
+    out = [(lo, min(cycle, total - lo)) for lo in range(0, total, cycle)]
+    if len(out) > 1 and out[-1][1] < max(2, cycle // 2):
+        (lo, n), (_, tail) = out[-2], out.pop()
+        out[-1] = (lo, n + tail)
+    return out
+
+
 def cycle_ends(total: int, cycle: int | None) -> list[int]:
-    """The steps that end a learning-rate cycle in a schedule of ``total`` steps (the last
-    step always does)."""
-    ends = list(range(cycle, total, cycle)) if cycle else []
-    return [*ends, total]
+    """The steps that end a learning-rate cycle (the last step always does)."""
+    return [lo + n for lo, n in segments(total, cycle)]
 
 
 def wanted(total: int, cycle: int | None, last: int, average: int) -> list[int]:
@@ -41,8 +53,6 @@ def wanted(total: int, cycle: int | None, last: int, average: int) -> list[int]:
 
 
 def save(model: Any, folder: Path, step: int) -> None:
-    import os
-
     from safetensors.torch import save_file
 
     from qabot.train.model import trainable_state
@@ -54,11 +64,21 @@ def save(model: Any, folder: Path, step: int) -> None:
 
 
 def prune(folder: Path, keep: list[int]) -> None:
-    """Remove the snapshots no average will take (a longer run keeps more)."""
-    for p in folder.glob(f"{PREFIX}*.safetensors"):
-        step = p.name[len(PREFIX) : -len(".safetensors")]
-        if step.isdigit() and int(step) not in keep:
+    """Remove the snapshots no average will take (a longer run keeps later ones), and any a
+    killed save left half written."""
+    for p in folder.glob(f"{PREFIX}*"):
+        step = p.name[len(PREFIX) :].split(".")[0]
+        if p.suffix != ".safetensors" or not step.isdigit() or int(step) not in keep:
             p.unlink()
+
+
+def clear(folder: Path) -> None:
+    """Forget a run's snapshots (a run starting anew)."""
+    prune(folder, [])
+
+
+def missing(folder: Path, steps: list[int]) -> list[int]:
+    return [s for s in steps if not path(folder, s).is_file()]
 
 
 def average_into(model: Any, folder: Path, steps: list[int]) -> None:
@@ -67,11 +87,11 @@ def average_into(model: Any, folder: Path, steps: list[int]) -> None:
 
     from qabot.train.model import load_trainable
 
-    missing = [s for s in steps if not path(folder, s).is_file()]
-    if missing:
+    lacking = missing(folder, steps)
+    if lacking:
         raise QabotError(
-            f"{folder} lacks the snapshots of steps {missing} that the reader averages; "
-            "train again in an empty folder, or set average=1"
+            f"{folder} lacks the snapshots of steps {lacking} that the reader averages "
+            "(TrainConfig.average); train again in an empty --work folder"
         )
     total: dict[str, Any] = {}
     for s in steps:
