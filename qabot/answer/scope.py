@@ -17,16 +17,15 @@ SCOPE = re.compile(
 )
 SCOPE_NOISE = {"news", "articl", "report", "stori"}
 # An attribution set off from the question ("…, according to the AP report?", "In the Gantz
-# article, …"): it says where the answer is to be found, not what it is. "according to" is
-# always one; "in/from/per the … report" only when commas set it off, since "What was found in
-# the 2019 report?" asks about the report.
+# article, …"): it says where the answer is to be found, not what it is. Only a clause set off
+# by commas (or the question's start and end) is one: "What was found in the 2019 report?"
+# asks about the report.
 _SOURCE = (
     r"(?:the|this|that|an?)\s+[^,?]{1,60}?\s+"
     r"(?:article|report|story|piece|account|coverage)\b"
 )
 ATTRIBUTION = re.compile(
-    rf"(?:^|,)\s*according\s+to\s+{_SOURCE}"
-    rf"|(?:^|,)\s*(?:in|from|per)\s+{_SOURCE}\s*(?:,|(?=\?\s*$)|$)",
+    rf"(?:^|,)\s*(?:according\s+to|in|from|per)\s+{_SOURCE}\s*(?:,|(?=\?\s*$)|$)",
     re.I,
 )
 
