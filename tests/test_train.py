@@ -17,7 +17,7 @@ from qabot.train import snapshots
 from qabot.train.batches import Plan, collate, make_group
 from qabot.train.examples import SETS, TrainQuestion, data_root
 from qabot.train.heldout import read_evals
-from qabot.train.loop import TrainConfig, Trainer, learning_rates, plans
+from qabot.train.loop import TrainConfig, Trainer, cycle_ends, learning_rates, plans
 from qabot.train.perturb import perturbed_questions, swaps
 
 pytestmark = pytest.mark.slow
@@ -267,12 +267,12 @@ def test_the_reader_trained_is_the_mean_of_the_weights_that_end_its_last_cycles(
 
 
 def test_the_mean_takes_the_cycles_a_run_reached_and_its_last_step():
-    assert snapshots.wanted(total=6, cycle=2, last=5, average=2) == [4, 5]
-    assert snapshots.wanted(total=6, cycle=2, last=6, average=3) == [2, 4, 6]
-    assert snapshots.wanted(total=6, cycle=None, last=6, average=3) == [6]
-    assert snapshots.wanted(total=6, cycle=2, last=1, average=3) == [1]
+    assert snapshots.wanted(cycle_ends(6, 2), last=5, average=2) == [4, 5]
+    assert snapshots.wanted(cycle_ends(6, 2), last=6, average=3) == [2, 4, 6]
+    assert snapshots.wanted(cycle_ends(6, None), last=6, average=3) == [6]
+    assert snapshots.wanted(cycle_ends(6, 2), last=1, average=3) == [1]
     # a tail of a step or two joins the cycle before it, in the schedule and in the mean
-    assert snapshots.cycle_ends(7902, 1580)[-3:] == [4740, 6320, 7902]
+    assert cycle_ends(7902, 1580)[-3:] == [4740, 6320, 7902]
     rates = learning_rates(TrainConfig(epochs=2.5, cycle=0.5, warmup=0.1), steps_per_epoch=41)
     assert len(rates) == 102 and rates[-1] < 0.1 * rates.max()
 

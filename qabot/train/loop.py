@@ -85,7 +85,7 @@ def learning_rates(config: TrainConfig, steps_per_epoch: int) -> np.ndarray:
     """The learning rate of every step: per cycle, a linear warm-up then a linear decay."""
     total = max(1, int(config.epochs * steps_per_epoch))
     out = np.zeros(total)
-    for lo, n in snapshots.segments(total, cycle_steps(config, steps_per_epoch)):
+    for lo, n in segments(total, cycle_steps(config, steps_per_epoch)):
         warm = max(1, int(config.warmup * n))
         s = np.arange(n)
         if n == warm:
@@ -99,6 +99,24 @@ def learning_rates(config: TrainConfig, steps_per_epoch: int) -> np.ndarray:
 def cycle_steps(config: TrainConfig, steps_per_epoch: int) -> int | None:
     """Steps in a learning-rate cycle; None: one over the whole run."""
     return None if config.cycle is None else max(1, int(config.cycle * steps_per_epoch))
+
+
+def segments(total: int, cycle: int | None) -> list[tuple[int, int]]:
+    """The learning-rate cycles of a schedule of ``total`` steps, as (first step, steps). A
+    tail shorter than half a cycle joins the cycle before it: a cycle of a step or two would
+    end at the full rate, not at a settled model."""
+    if not cycle or cycle >= total:
+        return [(0, total)]
+    out = [(lo, min(cycle, total - lo)) for lo in range(0, total, cycle)]
+    if len(out) > 1 and out[-1][1] < max(2, cycle // 2):
+        (lo, n), (_, tail) = out[-2], out.pop()
+        out[-1] = (lo, n + tail)
+    return out
+
+
+def cycle_ends(total: int, cycle: int | None) -> list[int]:
+    """The steps that end a learning-rate cycle (the last step always does)."""
+    return [lo + n for lo, n in segments(total, cycle)]
 
 
 def plans(questions: list[TrainQuestion], config: TrainConfig, epoch: int) -> list[list[Plan]]:
@@ -197,7 +215,7 @@ class Trainer:
         self.maker = WindowMaker(config.window)
         self.steps_per_epoch = math.ceil(len(self.train) / config.batch_questions)
         self.total_steps = max(1, int(config.epochs * self.steps_per_epoch))
-        self.cycle = cycle_steps(config, self.steps_per_epoch)
+        self.ends = cycle_ends(self.total_steps, cycle_steps(config, self.steps_per_epoch))
         self.averaged: list[int] = []  # the snapshot steps whose mean ``run`` returned
         self.losses: list[float] = []
         self.seconds = 0.0  # training time over every run that reached the last checkpoint
@@ -327,7 +345,6 @@ class Trainer:
         model.train()
         started, done_rows = time.perf_counter(), 0
         epoch_plans: dict[int, list[list[Plan]]] = {}
-        ends = set(snapshots.cycle_ends(self.total_steps, self.cycle))
         while step < last:
             epoch, k = divmod(step, self.steps_per_epoch)
             if epoch not in epoch_plans:
@@ -350,7 +367,7 @@ class Trainer:
                 self.losses.append(round(float(loss.detach()), 4))
                 done_rows += batch.rows
             step += 1
-            if step in ends or step == last:
+            if step in self.ends or step == last:
                 snapshots.save(model, self.folder, step)
                 snapshots.prune(self.folder, self._averaged(step))
             if step % self.config.checkpoint_every == 0 or step == last:
@@ -374,7 +391,7 @@ class Trainer:
 
     def _averaged(self, last: int) -> list[int]:
         """The snapshot steps whose mean a run stopped at ``last`` gives."""
-        return snapshots.wanted(self.total_steps, self.cycle, last, self.config.average)
+        return snapshots.wanted(self.ends, last, self.config.average)
 
     def _groups(self, batch: list[Plan]) -> list[Group]:
         out = []

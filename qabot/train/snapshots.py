@@ -26,30 +26,12 @@ def path(folder: Path, step: int) -> Path:
     return folder / f"{PREFIX}{step}.safetensors"
 
 
-def segments(total: int, cycle: int | None) -> list[tuple[int, int]]:
-    """The learning-rate cycles of a schedule of ``total`` steps, as (first step, steps). A
-    tail shorter than half a cycle joins the cycle before it: a cycle of a step or two would
-    end at the full rate, not at a settled model."""
-    if not cycle or cycle >= total:
-        return [(0, total)]
-    out = [(lo, min(cycle, total - lo)) for lo in range(0, total, cycle)]
-    if len(out) > 1 and out[-1][1] < max(2, cycle // 2):
-        (lo, n), (_, tail) = out[-2], out.pop()
-        out[-1] = (lo, n + tail)
-    return out
-
-
-def cycle_ends(total: int, cycle: int | None) -> list[int]:
-    """The steps that end a learning-rate cycle (the last step always does)."""
-    return [lo + n for lo, n in segments(total, cycle)]
-
-
-def wanted(total: int, cycle: int | None, last: int, average: int) -> list[int]:
+def wanted(ends: list[int], last: int, average: int) -> list[int]:
     """The snapshot steps the average of a run stopped at ``last`` takes: the last
-    ``average`` cycle ends up to it, ``last`` itself counting as one (a run cut short by
-    ``max_steps`` averages what it reached)."""
-    ends = [s for s in cycle_ends(total, cycle) if s < last] + [last]
-    return ends[-max(1, average) :]
+    ``average`` of the cycle ``ends`` up to it, ``last`` itself counting as one (a run cut
+    short by ``max_steps`` averages what it reached)."""
+    reached = [s for s in ends if s < last] + [last]
+    return reached[-max(1, average) :]
 
 
 def save(model: Any, folder: Path, step: int) -> None:
