@@ -18,7 +18,7 @@ from qabot.train.batches import Plan, collate, make_group
 from qabot.train.examples import SETS, TrainQuestion, data_root
 from qabot.train.heldout import read_evals
 from qabot.train.loop import TrainConfig, Trainer, cycle_ends, learning_rates, plans
-from qabot.train.perturb import perturbed_questions, swaps
+from qabot.train.perturb import perturbed_questions, swaps, turn
 
 pytestmark = pytest.mark.slow
 
@@ -153,6 +153,35 @@ def test_changed_questions_join_from_their_step_and_read_the_gold_passage_unansw
         gold = maker.encode([q.context])[0].ids
         assert w.ids[w.first : w.first + 5] == gold[:5]
         assert len(g.windows) >= 1 + len(p.negatives)
+
+
+def test_turned_questions_join_from_their_step_and_leave_every_other_draw_alone():
+    questions = _questions(60)
+    base = dict(batch_questions=4, unanswerable=0.25, perturbed=0.5, perturbed_from=0.5)
+    on = TrainConfig(**base, turned=1.0, turned_from=1.5)
+    off = TrainConfig(**base, turned=0.0)
+    assert plans(questions, on, 0) == plans(questions, off, 0)
+    first = 15 // 2  # epoch 1 of 15 batches; the turns start at step 1.5 x 15
+    later_on, later_off = plans(questions, on, 1), plans(questions, off, 1)
+    assert later_on[: first + 1] == later_off[: first + 1]
+    turned = 0
+    for b_on, b_off in zip(later_on[first + 1 :], later_off[first + 1 :], strict=True):
+        for p_on, p_off in zip(b_on, b_off, strict=True):
+            if p_on == p_off:
+                # left alone: no answer already, changed already, or it cannot be turned
+                assert (
+                    not p_off.answerable
+                    or turn(questions[p_off.question], np.random.default_rng(0)) is None
+                )
+                continue
+            turned += 1
+            q = questions[p_on.question]
+            assert p_off.answerable and not p_on.answerable
+            assert (p_on.question, p_on.negatives) == (p_off.question, p_off.negatives)
+            assert p_on.perturbed not in ("", q.question)
+            g = make_group(q, p_on, WindowMaker())
+            assert g is not None and not g.answerable
+    assert turned
 
 
 def test_windows_cover_a_long_passage_and_keep_offsets():

@@ -5,7 +5,8 @@ its gold passage among retrieved negatives (it should answer), with the negative
 (the corpus does not answer: it should abstain), and with the gold passage cut of its
 answer's sentences beside the negatives (it should abstain too: the hardest case, a passage
 on the very topic that does not answer), and changed so that a name or number of the question
-is one its gold passage never mentions (it should abstain: SQuAD 2.0's kind of question).
+is one its gold passage never mentions, or turned (a word swapped for its opposite, or a
+negation put in; ``perturb.turn``): it should abstain (SQuAD 2.0's kinds of question).
 
 * ``abstain_margin``: the highest margin (best span over no-answer, log-odds) at which the
   reader still answers all but ``FALSE_ABSTENTION`` of the questions whose gold passage it
@@ -35,7 +36,7 @@ from qabot.answer.reader_inputs import Reading
 from qabot.measure.metrics import normalize_answer as normalize
 from qabot.measure.metrics import token_f1 as f1
 from qabot.train.examples import TrainQuestion
-from qabot.train.perturb import perturbed_questions
+from qabot.train.perturb import perturbed_questions, turned_questions
 
 FALSE_ABSTENTION = 0.10
 FALSE_CONFLICT = 0.02
@@ -88,8 +89,10 @@ def calibrate(
     say: Callable[[str], None] = print,
 ) -> Calibration:
     margins_ans, f1s, margins_none, margins_cut, margins_changed = [], [], [], [], []
+    margins_turned: list[float] = []
     readings: list[tuple[Reading, list[str]]] = []
-    for n, (q, changed) in enumerate(zip(held, perturbed_questions(held), strict=True)):
+    kinds = zip(perturbed_questions(held), turned_questions(held), strict=True)
+    for n, (q, (changed, turned)) in enumerate(zip(held, kinds, strict=True)):
         golds = [q.context[a:b] for a, b in q.answers]
         with_gold = [q.context, *q.negatives[: passages - 1]]
         r = reader.read(q.question, with_gold)
@@ -106,6 +109,9 @@ def calibrate(
         if changed is not None:
             texts = [q.context, *q.negatives[: passages - 1]]
             margins_changed.append(reader.read(changed, texts).margin)
+        if turned is not None:
+            texts = [q.context, *q.negatives[: passages - 1]]
+            margins_turned.append(reader.read(turned, texts).margin)
         if (n + 1) % 200 == 0:
             say(f"calibrating: {n + 1}/{len(held)} held-out questions read")
     m_ans, m_none = np.array(margins_ans), np.array(margins_none)
@@ -125,6 +131,7 @@ def calibrate(
         "abstain_recall": round(100 * float(np.mean(m_none < tau)), 2),
         "abstain_recall_answer_removed": _below(margins_cut, tau),
         "abstain_recall_perturbed": _below(margins_changed, tau),
+        "abstain_recall_turned": _below(margins_turned, tau),
         "false_conflict": round(100 * float(np.mean(rivals)), 2) if rivals else 0.0,
         "synthetic_conflicts_caught": round(
             100 * _synthetic_conflicts(reader, held, passages, thresholds), 2

@@ -53,19 +53,25 @@ class TrainQuestion:
         question's topic, often naming things of the answer's kind, and no longer answering
         it (what SQuAD 2.0's unanswerable questions are like). None when too little is left
         or an answer still shows in what is."""
-        cuts = [0] + [m.end() for m in _SENTENCE_END.finditer(self.context)]
-        cuts.append(len(self.context))
-        kept = [
-            self.context[a:b]
-            for a, b in itertools.pairwise(cuts)
-            if a < b and not any(s < b and a < e for s, e in self.answers)
-        ]
-        rest = "".join(kept).strip()
+        rest = "".join(self._sentences(holding=False)).strip()
         text = normalize(rest)
         golds = {normalize(self.context[a:b]) for a, b in self.answers} - {""}
         if len(rest) < MIN_REST_CHARS or any(g in text for g in golds):
             return None
         return rest
+
+    def answer_sentences(self) -> str:
+        """The sentences of the passage that hold a gold answer."""
+        return "".join(self._sentences(holding=True))
+
+    def _sentences(self, holding: bool) -> list[str]:
+        cuts = [0] + [m.end() for m in _SENTENCE_END.finditer(self.context)]
+        cuts.append(len(self.context))
+        return [
+            self.context[a:b]
+            for a, b in itertools.pairwise(cuts)
+            if a < b and any(s < b and a < e for s, e in self.answers) == holding
+        ]
 
     @staticmethod
     def from_dict(row: dict) -> TrainQuestion:

@@ -82,7 +82,8 @@ def write_card(out: Path, facts: dict[str, Any], thresholds: Thresholds) -> None
     held = facts["held_out"]
     evals = "\n".join(
         f"| {_step(e)} | {e['f1_gold_passage']} | {e['no_answer_accuracy']} "
-        f"| {e.get('answer_removed_refused', '–')} | {e.get('perturbed_refused', '–')} |"
+        f"| {e.get('answer_removed_refused', '–')} | {e.get('perturbed_refused', '–')} "
+        f"| {e.get('turned_refused', '–')} |"
         for e in t["held_out_evals"]
     )
     text = (
@@ -132,11 +133,11 @@ windows of {c["window"]["max_tokens"]} tokens (stride {c["window"]["stride"]}), 
 
 Held-out checks during training (300 questions; F1 with the gold passage alone; share of
 readings on the right side of no-answer at margin 0, with and without the gold passage;
-share of gold passages cut of their answer, and of changed questions over their gold
-passage, that it refuses at margin 0):
+shares refused at margin 0 of gold passages cut of their answer, and of changed and of
+turned questions over their gold passage):
 
-| step | F1 | no-answer accuracy | answer removed, refused | changed question, refused |
-|---:|---:|---:|---:|---:|
+| step | F1 | no-answer accuracy | answer removed | changed question | turned question |
+|---:|---:|---:|---:|---:|---:|
 {evals}
 
 ## Thresholds (held-out questions, read as qabot reads: {facts["passages"]} passages)
@@ -144,8 +145,8 @@ passage, that it refuses at margin 0):
   (log-odds): the highest margin that refuses at most {FALSE_ABSTENTION:.0%} of held-out
   questions read with their gold passage among retrieved negatives. The same questions
   read over the negatives alone, over their gold passage cut of its answer beside the
-  negatives, and changed (an entity swapped) over their gold passage beside the negatives,
-  measure how often it abstains when it should.
+  negatives, and changed (an entity swapped) or turned (an opposite or a negation) over
+  their gold passage beside the negatives, measure how often it abstains when it should.
 - a second answer from another document is a conflict when its fact (all of its spans) has
   log-probability at least **{thresholds.conflict_logp}**: the lowest that shows a rival
   on at most {FALSE_CONFLICT:.0%} of answered held-out questions, which have one answer
@@ -171,4 +172,18 @@ question names an entity its passage holds (spaCy's entities) ask the question w
 entity swapped for one of the same label that another training question names and the
 passage never mentions, over the gold passage, with no answer as the target
 (`qabot/train/perturb.py`): SQuAD 2.0's commonest kind of unanswerable question, written
-against the very paragraph."""
+against the very paragraph.{_turned(c)}"""
+
+
+def _turned(c: dict[str, Any]) -> str:
+    """The turned-question negatives, when the run reached them."""
+    if not c.get("turned") or c["turned_from"] >= c["epochs"]:
+        return ""
+    return f"""
+
+From {c["turned_from"]} epochs on, {c["turned"]:.0%} of the groups still with the answer ask
+their question turned over the gold passage, with no answer as the target
+(`perturb.turn`): a word swapped for an opposite the passage never uses ("last" for
+"first"), or, where none has one, a negation put in ("didn't" for "did") when neither the
+question nor the sentences that answer it deny anything: SQuAD 2.0's antonym and negation
+kinds."""

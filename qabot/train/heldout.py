@@ -12,7 +12,7 @@ import numpy as np
 from qabot.answer.reader_inputs import WindowMaker, decode
 from qabot.measure.metrics import token_f1 as f1
 from qabot.train.examples import TrainQuestion
-from qabot.train.perturb import perturbed_questions
+from qabot.train.perturb import perturbed_questions, turned_questions
 
 
 def read_evals(folder: Path) -> list[dict[str, Any]]:
@@ -44,17 +44,19 @@ def torch_logits(model: Any, windows: list[Any]) -> tuple[np.ndarray, np.ndarray
 def evaluate(model: Any, held: list[TrainQuestion], maker: WindowMaker) -> dict[str, float]:
     """Held-out F1 with the gold passage alone; how the no-answer score separates the gold
     passage beside negatives from negatives alone (share ordered right, margin 0); and the
-    shares of gold passages with their answer cut out, and of changed questions over their
-    gold passage, that it refuses (margin 0)."""
+    shares of gold passages with their answer cut out, of changed questions and of turned
+    ones over their gold passage, that it refuses (margin 0)."""
     model.eval()
     f1s, right = [], 0
-    pairs = refused = cuts = changed_refused = changed = 0
-    for q, changed_q in zip(held, perturbed_questions(held), strict=True):
-        if changed_q is not None:
-            ws4 = maker.windows(changed_q, [q.context])
-            s4, e4 = torch_logits(model, ws4)
-            changed_refused += int(decode(ws4, s4, e4, maker.config).margin <= 0)
-            changed += 1
+    pairs = refused = cuts = 0
+    changed_refused = {"perturbed": [], "turned": []}
+    kinds = zip(perturbed_questions(held), turned_questions(held), strict=True)
+    for q, (changed_q, turned_q) in zip(held, kinds, strict=True):
+        for kind, text in (("perturbed", changed_q), ("turned", turned_q)):
+            if text is not None:
+                ws4 = maker.windows(text, [q.context])
+                s4, e4 = torch_logits(model, ws4)
+                changed_refused[kind].append(decode(ws4, s4, e4, maker.config).margin <= 0)
         golds = [q.context[a:b] for a, b in q.answers]
         ws = maker.windows(q.question, [q.context])
         s, e = torch_logits(model, ws)
@@ -80,6 +82,9 @@ def evaluate(model: Any, held: list[TrainQuestion], maker: WindowMaker) -> dict[
         "f1_gold_passage": round(100 * float(np.mean(f1s)), 2) if f1s else 0.0,
         "no_answer_accuracy": round(100 * right / pairs, 2) if pairs else 0.0,
         "answer_removed_refused": round(100 * refused / cuts, 2) if cuts else 0.0,
-        "perturbed_refused": round(100 * changed_refused / changed, 2) if changed else 0.0,
+        **{
+            f"{kind}_refused": round(100 * float(np.mean(v)), 2) if v else 0.0
+            for kind, v in changed_refused.items()
+        },
         "questions": len(held),
     }

@@ -24,7 +24,7 @@ from qabot.train import snapshots
 from qabot.train.batches import Group, Plan, collate, make_group
 from qabot.train.examples import TrainQuestion
 from qabot.train.heldout import evaluate, read_evals
-from qabot.train.perturb import swaps
+from qabot.train.perturb import swaps, turn
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,11 @@ class TrainConfig:
     # entity of the same kind that it never mentions, no answer.
     perturbed: float = 0.5
     perturbed_from: float = 1.5
+    # From ``turned_from`` epochs on, this share of the groups still with the answer ask
+    # their question turned (``perturb.turn``: a word swapped for an opposite the passage
+    # never uses, or a negation put in) of the gold passage, which no longer answers it.
+    turned: float = 0.3
+    turned_from: float = 2.5
     # The reader written is the mean of the weights at the ends of the last this many cycles
     # (``snapshots``); 1: the weights at the last step.
     average: int = 3
@@ -77,6 +82,8 @@ class TrainConfig:
         fields.setdefault("answer_removed", 0.0)
         fields.setdefault("perturbed", 0.0)
         fields.setdefault("perturbed_from", 0.0)
+        fields.setdefault("turned", 0.0)
+        fields.setdefault("turned_from", 0.0)
         fields["window"] = WindowConfig(**fields["window"])
         return cls(**fields)
 
@@ -149,24 +156,42 @@ def plans(questions: list[TrainQuestion], config: TrainConfig, epoch: int) -> li
     rng.shuffle(batches)  # type: ignore[arg-type]
     first = max(0, math.ceil(config.perturbed_from * len(batches)) - epoch * len(batches))
     if config.perturbed and first < len(batches):
-        batches[first:] = _perturbed(questions, batches[first:], config, epoch)
+        found = swaps(questions)
+        batches[first:] = _changed(
+            batches[first:],
+            config.perturbed,
+            np.random.default_rng([config.seed, epoch, 2]),
+            lambda k, r: found.perturb(k, questions[k], r),
+            found.can_perturb,
+        )
+    first = max(0, math.ceil(config.turned_from * len(batches)) - epoch * len(batches))
+    if config.turned and first < len(batches):
+        batches[first:] = _changed(
+            batches[first:],
+            config.turned,
+            np.random.default_rng([config.seed, epoch, 3]),
+            lambda k, r: turn(questions[k], r),
+        )
     return batches
 
 
-def _perturbed(
-    questions: list[TrainQuestion], batches: list[list[Plan]], config: TrainConfig, epoch: int
+def _changed(
+    batches: list[list[Plan]],
+    share: float,
+    rng: np.random.Generator,
+    change: Callable[[int, np.random.Generator], str | None],
+    can: Callable[[int], bool] = lambda k: True,
 ) -> list[list[Plan]]:
-    """``batches`` with ``config.perturbed`` of their answerable groups asking a changed
-    question of the gold passage (a stream of its own: every other draw stays as it was)."""
-    found = swaps(questions)
-    rng = np.random.default_rng([config.seed, epoch, 2])
+    """``batches`` with ``share`` of the groups still with the answer whose question ``can``
+    be changed asking it changed by ``change`` (question index, ``rng``; None: it cannot be)
+    of the gold passage, which does not answer it. ``rng`` is a stream of its own, so every
+    other draw stays as it was."""
     out = []
     for batch in batches:
         changed = []
         for plan in batch:
-            can = plan.answerable and found.can_perturb(plan.question)
-            if can and rng.random() < config.perturbed:
-                text = found.perturb(plan.question, questions[plan.question], rng)
+            if plan.answerable and can(plan.question) and rng.random() < share:
+                text = change(plan.question, rng)
                 if text is not None:
                     plan = Plan(plan.question, False, plan.negatives, perturbed=text)
             changed.append(plan)
