@@ -106,17 +106,17 @@ def test_idioms_keep_their_words() -> None:
         False,
     )
     assert opposites(q) == []
-    assert turn(q, np.random.default_rng(0)) is None  # "are" follows a denial: "no longer"
+    assert turn(q, np.random.default_rng(0)) is None  # and it already denies: not negated
 
 
 def test_an_opposite_keeps_the_capital_of_the_word_it_replaces() -> None:
     q = TrainQuestion(
         "x",
         "new_wiki",
-        "First of all, who founded the club?",
-        "The club was founded by Ann Lee in 1901.",
-        ((24, 31),),
+        "Northern Ireland's capital is which city?",
+        "Belfast is the capital of Northern Ireland.",
+        ((0, 7),),
         (),
         False,
     )
-    assert turn(q, np.random.default_rng(0)) == "Last of all, who founded the club?"
+    assert turn(q, np.random.default_rng(0)) == "Southern Ireland's capital is which city?"

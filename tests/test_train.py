@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -161,11 +162,11 @@ def test_turned_questions_join_from_their_step_and_leave_every_other_draw_alone(
     on = TrainConfig(**base, turned=1.0, turned_from=1.5)
     off = TrainConfig(**base, turned=0.0)
     assert plans(questions, on, 0) == plans(questions, off, 0)
-    first = 15 // 2  # epoch 1 of 15 batches; the turns start at step 1.5 x 15
+    first = math.ceil(1.5 * 15) - 15  # of epoch 1's 15 batches, the first turned
     later_on, later_off = plans(questions, on, 1), plans(questions, off, 1)
-    assert later_on[: first + 1] == later_off[: first + 1]
+    assert later_on[:first] == later_off[:first]
     turned = 0
-    for b_on, b_off in zip(later_on[first + 1 :], later_off[first + 1 :], strict=True):
+    for b_on, b_off in zip(later_on[first:], later_off[first:], strict=True):
         for p_on, p_off in zip(b_on, b_off, strict=True):
             if p_on == p_off:
                 # left alone: no answer already, changed already, or it cannot be turned
@@ -182,6 +183,22 @@ def test_turned_questions_join_from_their_step_and_leave_every_other_draw_alone(
             g = make_group(q, p_on, WindowMaker())
             assert g is not None and not g.answerable
     assert turned
+
+
+def test_a_checkpoint_from_before_turned_questions_goes_on_under_them(tmp_path):
+    questions = _questions(64)
+    assert len(questions) == 64  # 16 steps an epoch, cycles of 8: 1.5 epochs end one
+    base = dict(batch_questions=4, cycle=0.5)
+    old = TrainConfig(epochs=1.5, **base).to_dict()
+    del old["turned"], old["turned_from"]  # written before turned questions were
+    assert TrainConfig.from_dict(old).turned == 0.0
+    ours = TrainConfig(epochs=2.0, turned=1.0, turned_from=1.5, **base)
+    trainer = Trainer(questions, tmp_path, ours)
+    assert trainer._continues({"config": old, "step": 24})
+    # and the turns do come after it
+    assert plans(questions, ours, 1)[8:] != plans(questions, TrainConfig(**base), 1)[8:]
+    ours_earlier = TrainConfig(epochs=2.0, turned=1.0, turned_from=1.0, **base)
+    assert not Trainer(questions, tmp_path, ours_earlier)._continues({"config": old, "step": 24})
 
 
 def test_windows_cover_a_long_passage_and_keep_offsets():

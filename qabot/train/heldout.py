@@ -49,14 +49,14 @@ def evaluate(model: Any, held: list[TrainQuestion], maker: WindowMaker) -> dict[
     model.eval()
     f1s, right = [], 0
     pairs = refused = cuts = 0
-    changed_refused = {"perturbed": [], "turned": []}
+    refusals: dict[str, list[bool]] = {"perturbed": [], "turned": []}
     kinds = zip(perturbed_questions(held), turned_questions(held), strict=True)
     for q, (changed_q, turned_q) in zip(held, kinds, strict=True):
         for kind, text in (("perturbed", changed_q), ("turned", turned_q)):
             if text is not None:
                 ws4 = maker.windows(text, [q.context])
                 s4, e4 = torch_logits(model, ws4)
-                changed_refused[kind].append(decode(ws4, s4, e4, maker.config).margin <= 0)
+                refusals[kind].append(decode(ws4, s4, e4, maker.config).margin <= 0)
         golds = [q.context[a:b] for a, b in q.answers]
         ws = maker.windows(q.question, [q.context])
         s, e = torch_logits(model, ws)
@@ -84,7 +84,7 @@ def evaluate(model: Any, held: list[TrainQuestion], maker: WindowMaker) -> dict[
         "answer_removed_refused": round(100 * refused / cuts, 2) if cuts else 0.0,
         **{
             f"{kind}_refused": round(100 * float(np.mean(v)), 2) if v else 0.0
-            for kind, v in changed_refused.items()
+            for kind, v in refusals.items()
         },
         "questions": len(held),
     }

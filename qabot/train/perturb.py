@@ -14,8 +14,10 @@ seeded generator, so a batch plan that holds a changed question is the same on e
 A question is *turned* (``turn``) by SQuAD 2.0's next most common kinds: a negation put in
 ("In what year wasn't the bridge built?") where neither the question nor the sentence that
 answers it denies anything, or a word swapped for its opposite ("last" for "first",
-"smallest" for "largest") that the passage never uses. Either way the passage still names
-everything the question does, and no longer answers it.
+"smallest" for "largest") that the passage never uses. Either way the question stays on
+the passage's very topic, and the passage no longer answers it. The rules are coarse: a
+passage may deny something in another sentence, and a swap may leave a question its passage
+still answers ("before he was ennobled") or one no person would write ("an beginning").
 """
 
 from __future__ import annotations
@@ -162,7 +164,7 @@ def opposites(q: TrainQuestion) -> list[tuple[int, int, str]]:
 def turn(q: TrainQuestion, rng: np.random.Generator) -> str | None:
     """``q``'s question with a word swapped for its opposite (one drawn from ``rng`` where
     several have one), else negated; None when neither applies. Opposites come first: a
-    question can be negated six times as often, and a reader that saw mostly negations
+    question can be negated five times as often, and a reader that saw mostly negations
     would learn that "n't" means no answer."""
     swaps = opposites(q)
     if swaps:
