@@ -29,7 +29,7 @@ from qabot.train.perturb import swaps, turn
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: float = 2.5
+    epochs: float = 3.0
     # The learning rate warms up and decays linearly once per cycle of this many epochs
     # (None: once over the run). Cycles let a run be extended: a longer run with the same
     # cycle trains the same batches at the same rates up to where the shorter one stopped,
