@@ -107,11 +107,9 @@ def calibrate(
             cut = [rest, *q.negatives[: passages - 1]]
             margins_cut.append(reader.read(q.question, cut).margin)
         if changed is not None:
-            texts = [q.context, *q.negatives[: passages - 1]]
-            margins_changed.append(reader.read(changed, texts).margin)
+            margins_changed.append(reader.read(changed, with_gold).margin)
         if turned is not None:
-            texts = [q.context, *q.negatives[: passages - 1]]
-            margins_turned.append(reader.read(turned, texts).margin)
+            margins_turned.append(reader.read(turned, with_gold).margin)
         if (n + 1) % 200 == 0:
             say(f"calibrating: {n + 1}/{len(held)} held-out questions read")
     m_ans, m_none = np.array(margins_ans), np.array(margins_none)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from qabot.answer.reader_inputs import WindowMaker, decode
+from qabot.answer.reader_inputs import Reading, WindowMaker, decode
 from qabot.measure.metrics import token_f1 as f1
 from qabot.train.examples import TrainQuestion
 from qabot.train.perturb import perturbed_questions, turned_questions
@@ -47,6 +47,11 @@ def evaluate(model: Any, held: list[TrainQuestion], maker: WindowMaker) -> dict[
     shares of gold passages with their answer cut out, of changed questions and of turned
     ones over their gold passage, that it refuses (margin 0)."""
     model.eval()
+
+    def read(question: str, texts: list[str]) -> Reading:
+        windows = maker.windows(question, texts)
+        return decode(windows, *torch_logits(model, windows), maker.config)
+
     f1s, right = [], 0
     pairs = refused = cuts = 0
     refusals: dict[str, list[bool]] = {"perturbed": [], "turned": []}
@@ -54,28 +59,18 @@ def evaluate(model: Any, held: list[TrainQuestion], maker: WindowMaker) -> dict[
     for q, (changed_q, turned_q) in zip(held, kinds, strict=True):
         for kind, text in (("perturbed", changed_q), ("turned", turned_q)):
             if text is not None:
-                ws4 = maker.windows(text, [q.context])
-                s4, e4 = torch_logits(model, ws4)
-                refusals[kind].append(decode(ws4, s4, e4, maker.config).margin <= 0)
+                refusals[kind].append(read(text, [q.context]).margin <= 0)
         golds = [q.context[a:b] for a, b in q.answers]
-        ws = maker.windows(q.question, [q.context])
-        s, e = torch_logits(model, ws)
-        r = decode(ws, s, e, maker.config)
+        r = read(q.question, [q.context])
         f1s.append(f1(q.context[r.spans[0].start : r.spans[0].end], golds) if r.spans else 0.0)
         rest = q.without_answer()
         if rest is not None:
-            cut = maker.windows(q.question, [rest])
-            s3, e3 = torch_logits(model, cut)
-            refused += int(decode(cut, s3, e3, maker.config).margin <= 0)
+            refused += int(read(q.question, [rest]).margin <= 0)
             cuts += 1
         if q.negatives:
             negs = list(q.negatives[:2])
-            with_gold = maker.windows(q.question, [q.context, *negs])
-            without = maker.windows(q.question, negs)
-            s1, e1 = torch_logits(model, with_gold)
-            s2, e2 = torch_logits(model, without)
-            m1 = decode(with_gold, s1, e1, maker.config).margin
-            m2 = decode(without, s2, e2, maker.config).margin
+            m1 = read(q.question, [q.context, *negs]).margin
+            m2 = read(q.question, negs).margin
             right += int(m1 > 0) + int(m2 <= 0)
             pairs += 2
     return {

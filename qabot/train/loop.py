@@ -154,7 +154,7 @@ def plans(questions: list[TrainQuestion], config: TrainConfig, epoch: int) -> li
         part = sorted(out[lo : lo + chunk], key=lambda p: _length(questions[p.question], p))
         batches += [part[k : k + size] for k in range(0, len(part), size)]
     rng.shuffle(batches)  # type: ignore[arg-type]
-    first = max(0, math.ceil(config.perturbed_from * len(batches)) - epoch * len(batches))
+    first = _first_batch(config.perturbed_from, epoch, len(batches))
     if config.perturbed and first < len(batches):
         found = swaps(questions)
         batches[first:] = _changed(
@@ -164,7 +164,7 @@ def plans(questions: list[TrainQuestion], config: TrainConfig, epoch: int) -> li
             lambda k, r: found.perturb(k, questions[k], r),
             found.can_perturb,
         )
-    first = max(0, math.ceil(config.turned_from * len(batches)) - epoch * len(batches))
+    first = _first_batch(config.turned_from, epoch, len(batches))
     if config.turned and first < len(batches):
         batches[first:] = _changed(
             batches[first:],
@@ -173,6 +173,11 @@ def plans(questions: list[TrainQuestion], config: TrainConfig, epoch: int) -> li
             lambda k, r: turn(questions[k], r),
         )
     return batches
+
+
+def _first_batch(start: float, epoch: int, n: int) -> int:
+    """The first of epoch ``epoch``'s ``n`` batches at or after ``start`` epochs."""
+    return max(0, math.ceil(start * n) - epoch * n)
 
 
 def _changed(
