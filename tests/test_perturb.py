@@ -15,7 +15,7 @@ import pytest
 from qabot.train.examples import SETS, TrainQuestion, data_root
 from qabot.train.perturb import DENIED, OPPOSITES, negated, opposites, turn, turned_questions
 
-_NEGATION = re.compile(r"\b(?:not|no|never)\b|n't\b", re.I)
+_NEGATION = re.compile(r"\b(?:not|no|never|none|nor|without|cannot)\b|n[’']t\b", re.I)
 
 
 def _words(text: str) -> set[str]:
