@@ -159,19 +159,26 @@ def test_a_file_name_the_watcher_cannot_read_does_not_end_the_watch(seeds_copy: 
     assert not thread.is_alive()
 
 
+# A child inherits an ignored SIGINT (as a test run may have it), and Python then never
+# turns Ctrl+C into KeyboardInterrupt: the child puts Python's handler back itself. Not with
+# Popen's preexec_fn, which forks the test process, where gRPC (the Milvus tests load it)
+# runs fork handlers that write to the child's stderr.
+_CLI = (
+    "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'qabot'; from qabot.cli import main; main()"
+)
+
+
 @contextmanager
 def _qabot(seeds: Path, index: Path, *args: str) -> Iterator[subprocess.Popen]:
     """``qabot ARGS`` in a process of its own on ``seeds``, its standard streams piped;
     killed if it is still running when the test is done with it."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "qabot.cli", *args, "--seeds", str(seeds), "--index", str(index)],
+        [sys.executable, "-c", _CLI, *args, "--seeds", str(seeds), "--index", str(index)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        # a child inherits an ignored SIGINT (as a test run may have it), and Python then
-        # never turns Ctrl+C into KeyboardInterrupt: give it the terminal's default
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         yield proc
