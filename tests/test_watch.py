@@ -161,8 +161,8 @@ def test_a_file_name_the_watcher_cannot_read_does_not_end_the_watch(seeds_copy: 
 
 # A child inherits an ignored SIGINT (as a test run may have it), and Python then never
 # turns Ctrl+C into KeyboardInterrupt: the child puts Python's handler back itself. Not with
-# Popen's preexec_fn, which forks the test process, where gRPC (the Milvus tests load it)
-# runs fork handlers that write to the child's stderr.
+# Popen's preexec_fn, which forks the test process: gRPC (the Milvus tests load it) runs
+# fork handlers there that log to stderr, the child's too, ahead of the line a test expects.
 _CLI = (
     "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
     "sys.argv[0] = 'qabot'; from qabot.cli import main; main()"
